@@ -1,0 +1,42 @@
+# Every check has one entry here; CI calls the same targets (see .ci/run).
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: help setup demo test lint typecheck unit bench bench-ingest clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(TOOLS)/bin/uv:
+	@echo "uv not found: installing uv $(UV_VERSION) into $(TOOLS)/ from PyPI"
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+setup: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv) ## Create .venv from uv.lock
+	$(UV) sync --frozen
+
+demo: setup ## Run the whole lifecycle on embedded defaults (small fleet)
+	$(UV) run --frozen modelcycle demo
+
+lint: setup ## ruff lint and format check
+	$(UV) run --frozen ruff check src tests bench
+	$(UV) run --frozen ruff format --check src tests bench
+
+typecheck: setup ## mypy --strict
+	$(UV) run --frozen mypy
+
+unit: setup ## The test suite (slow end-to-end tests included)
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test: lint typecheck unit ## Everything CI checks
+
+bench: bench-ingest ## All benchmarks; results go to docs/benchmarks.md
+
+bench-ingest: setup ## Ingest, features and training at reference scale vs pandas and bare polars
+	$(UV) run --frozen python -m bench.ingest
+
+clean: ## Remove the demo's state and caches
+	rm -rf .modelcycle .pytest_cache .mypy_cache .ruff_cache
