@@ -1,0 +1,1 @@
+"""modelcycle: the whole life of a machine-learning model."""

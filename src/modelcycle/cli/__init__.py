@@ -1,0 +1,1 @@
+"""The `modelcycle` command line: parses options, calls the core, formats the answer."""

@@ -1,0 +1,78 @@
+"""Wiring for CLI commands: settings read once, stores and MLflow built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from modelcycle.errors import InvalidInputError
+from modelcycle.settings import Settings
+from modelcycle.storage import ObjectStore, open_store
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    settings = ctx.obj
+    if not isinstance(settings, Settings):  # a command called without the app's callback
+        settings = build_settings()
+        ctx.obj = settings
+    return settings
+
+
+def build_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        raise InvalidInputError(f"setting MODELCYCLE_{field.upper()}: {problem['msg']}") from error
+
+
+def store_for(settings: Settings, url: str) -> ObjectStore:
+    return open_store(
+        url,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        gcs_endpoint_url=settings.gcs_endpoint_url,
+    )
+
+
+def lake_store(settings: Settings, lake_url: str | None = None) -> ObjectStore:
+    return store_for(settings, lake_url or settings.resolved_lake_url)
+
+
+def raw_store(settings: Settings, raw_url: str | None = None) -> ObjectStore:
+    return store_for(settings, raw_url or settings.resolved_raw_url)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[Progress]:
+    """A progress bar on stderr (silent when stderr is not a terminal)."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=False,
+    ) as progress:
+        progress.add_task(description, total=total)
+        yield progress
+
+
+def advance(progress: Progress, steps: int = 1) -> None:
+    progress.advance(progress.task_ids[0], steps)

@@ -1,0 +1,51 @@
+"""The `modelcycle` application: commands, and errors turned into one line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from modelcycle.cli.context import build_settings, stderr
+from modelcycle.cli.demo import demo
+from modelcycle.cli.ingest import ingest
+from modelcycle.cli.models import models_app
+from modelcycle.cli.simulate import simulate
+from modelcycle.cli.train import train
+from modelcycle.errors import ModelcycleError
+from modelcycle.observability import configure_logging
+
+app = typer.Typer(
+    name="modelcycle",
+    help="The whole life of a machine-learning model, from raw device logs to registered models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """Settings come from MODELCYCLE_* environment variables (see docs/configuration.md)."""
+    settings = build_settings()
+    configure_logging(settings)
+    ctx.obj = settings
+
+
+app.command()(simulate)
+app.command()(ingest)
+app.command()(train)
+app.command()(demo)
+app.add_typer(models_app, name="models")
+
+
+def run() -> None:
+    """Entry point: a ModelcycleError becomes `error: …` on stderr and its exit code."""
+    try:
+        app()
+    except ModelcycleError as error:
+        stderr.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,99 @@
+"""`modelcycle train`: both models on a window of days, registered in MLflow."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import redirect_stdout
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from modelcycle.cli.context import (
+    advance,
+    lake_store,
+    progress_bar,
+    raw_store,
+    settings_from,
+    stderr,
+    stdout,
+)
+from modelcycle.lake import layout
+from modelcycle.registry.connection import connect_tracking
+from modelcycle.training.dataset import build_training_set
+from modelcycle.training.models import AnomalyDetector, FaultClassifier, WindowModel
+from modelcycle.training.runner import TrainedVersion, train_models
+
+
+def train(
+    ctx: typer.Context,
+    date: Annotated[str, typer.Option("--date", help="Last day of the training window.")],
+    window_days: Annotated[
+        int, typer.Option("--window-days", min=1, max=366, help="Days in the training window.")
+    ] = 7,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of both models.")] = 42,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the new versions as JSON.")
+    ] = False,
+) -> None:
+    """Train the fault classifier and the anomaly detector and register a version of each.
+
+    Features are hourly per-device windows from the lake; labels come from the maintenance ledger
+    (raw area's maintenance.csv) as known at the end of --date; the last 20% of the window's hours
+    are held out. Each model is an MLflow run (params, metrics, data hash, git sha, native and
+    ONNX model); its ONNX export must reproduce the native scores before it is registered. A new
+    version gets the alias `challenger`, and `champion` too when the model has none yet.
+    """
+    settings = settings_from(ctx)
+    end = layout.parse_day(date)
+    lake, raw = lake_store(settings), raw_store(settings)
+    tracking = connect_tracking(settings)
+    with progress_bar("features", total=window_days) as progress:
+        data = build_training_set(
+            lake=lake,
+            raw=raw,
+            end=end,
+            window_days=window_days,
+            on_day=lambda _day: advance(progress),
+        )
+    stderr.print(
+        f"training on {len(data.y_train):,} windows ({int(data.y_train.sum()):,} faulty), "
+        f"testing on {len(data.y_test):,} from {data.split_at:%Y-%m-%d %H:%M}"
+    )
+    models: list[tuple[str, WindowModel]] = [
+        (settings.classifier_model_name, FaultClassifier(seed=seed)),
+        (settings.anomaly_model_name, AnomalyDetector(seed=seed)),
+    ]
+    # MLflow prints progress ("View run … at …") on stdout: keep stdout for our answer.
+    with stderr.status("training and registering both models"), redirect_stdout(sys.stderr):
+        trained = train_models(tracking=tracking, data=data, end=end, models=models)
+    if as_json:
+        stdout.print_json(data=[_as_dict(t) for t in trained])
+        return
+    _print_versions(trained, tracking.tracking_uri)
+
+
+def _as_dict(trained: TrainedVersion) -> dict[str, object]:
+    return {
+        "name": trained.model_name,
+        "version": trained.version,
+        "aliases": list(trained.aliases),
+        "run_id": trained.run_id,
+        "metrics": trained.metrics,
+        "onnx_sha256": trained.onnx_sha256,
+    }
+
+
+def _print_versions(trained: list[TrainedVersion], tracking_uri: str) -> None:
+    table = Table(title=f"registered in {tracking_uri}")
+    for column in ("model", "version", "aliases", "accuracy", "f1", "roc_auc", "pr_auc"):
+        table.add_column(column)
+    for item in trained:
+        m = item.metrics
+        table.add_row(
+            item.model_name,
+            item.version,
+            ", ".join(item.aliases),
+            *(f"{m[k]:.3f}" for k in ("accuracy", "f1", "roc_auc", "pr_auc")),
+        )
+    stdout.print(table)

@@ -1,0 +1,90 @@
+"""Feature partitions in the lake: built from a day's readings once, reused by every training.
+
+Ingest deletes a day's feature partition when it replaces the readings, so a feature partition is
+never older than the readings it was built from.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import structlog
+
+from modelcycle.errors import DataNotFoundError
+from modelcycle.features.windows import FeatureSpec, feature_sql
+from modelcycle.lake import layout
+from modelcycle.lake.schema import DEVICE_COLUMN, SENSOR_PATTERN
+from modelcycle.storage import ObjectStore, duck
+
+log = structlog.get_logger(__name__)
+
+
+@contextmanager
+def local_copy(store: ObjectStore, key: str) -> Iterator[Path]:
+    """A local path to read `key` from: itself when local, a temporary download otherwise."""
+    if store.is_local:
+        yield Path(store.path(key))
+        return
+    with tempfile.TemporaryDirectory(prefix="modelcycle-read-") as scratch:
+        target = Path(scratch) / Path(key).name
+        store.get_file(key, target)
+        yield target
+
+
+def readings_spec(lake: ObjectStore, day: date) -> FeatureSpec:
+    """The sensors of a day's readings partition, from its Parquet schema."""
+    key = layout.readings_partition(day)
+    if not lake.exists(key):
+        raise DataNotFoundError(f"day {day} is not in the lake at {lake.url()}: run ingest first")
+    with local_copy(lake, key) as path:
+        names = pq.read_schema(path).names
+    return FeatureSpec(sensors=tuple(n for n in names if SENSOR_PATTERN.match(n)))
+
+
+def build_day_features(lake: ObjectStore, day: date, spec: FeatureSpec) -> pa.Table:
+    """Compute one day's window features from its readings partition and store them."""
+    key = layout.readings_partition(day)
+    if not lake.exists(key):
+        raise DataNotFoundError(f"day {day} is not in the lake at {lake.url()}: run ingest first")
+    with local_copy(lake, key) as path, tempfile.TemporaryDirectory() as scratch:
+        con = duck.connect(threads=2)
+        try:
+            source = "read_parquet('" + str(path).replace("'", "''") + "')"
+            table = con.sql(feature_sql(spec, source)).to_arrow_table()
+        finally:
+            con.close()
+        out = Path(scratch) / "features.parquet"
+        pq.write_table(table, out, compression="zstd")
+        lake.put_file(out, layout.features_partition(day))
+    log.info("built features", date=day.isoformat(), windows=table.num_rows)
+    return table
+
+
+def load_features(
+    lake: ObjectStore,
+    days: list[date],
+    spec: FeatureSpec,
+    on_day: Callable[[date], None] | None = None,
+) -> pa.Table:
+    """Window features for the days, building the partitions that are missing."""
+    tables = []
+    for day in days:
+        key = layout.features_partition(day)
+        if lake.exists(key):
+            with local_copy(lake, key) as path:
+                table = pq.read_table(path)
+            if table.column_names[2:] != spec.feature_names:
+                table = build_day_features(lake, day, spec)
+        else:
+            table = build_day_features(lake, day, spec)
+        tables.append(table)
+        if on_day:
+            on_day(day)
+    combined = pa.concat_tables(tables)
+    return combined.sort_by([(DEVICE_COLUMN, "ascending"), ("window_start", "ascending")])

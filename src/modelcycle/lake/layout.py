@@ -1,0 +1,58 @@
+"""Where each table of the lake lives, relative to the lake root.
+
+Each day's readings are one Parquet object, so a partition is committed by a single atomic
+publish on every backend (rename locally, one completed upload on S3/GCS): readers see the whole
+day or nothing, and re-ingesting a day replaces it instead of adding duplicates.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from modelcycle.errors import InvalidInputError
+
+READINGS_FILE = "part-0.parquet"
+_DATE_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_day(text: str, *, option: str = "--date") -> date:
+    """A YYYY-MM-DD day, or a one-line error naming the option."""
+    if not _DATE_FORM.match(text):
+        raise InvalidInputError(f"{option}: {text!r} is not a date in YYYY-MM-DD form")
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError as error:
+        raise InvalidInputError(f"{option}: {text!r} is not a valid date ({error})") from error
+
+
+def readings_partition(day: date) -> str:
+    return f"readings/date={day.isoformat()}/{READINGS_FILE}"
+
+
+def readings_glob() -> str:
+    return f"readings/date=*/{READINGS_FILE}"
+
+
+def features_partition(day: date) -> str:
+    return f"features/date={day.isoformat()}/{READINGS_FILE}"
+
+
+def features_folder(day: date) -> str:
+    return f"features/date={day.isoformat()}"
+
+
+def quarantine_rows(day: date) -> str:
+    return f"quarantine/date={day.isoformat()}/rows.parquet"
+
+
+def quarantine_files(day: date) -> str:
+    return f"quarantine/date={day.isoformat()}/files.parquet"
+
+
+def ingest_report(day: date) -> str:
+    return f"reports/ingest/date={day.isoformat()}.json"
+
+
+def raw_day_folder(day: date) -> str:
+    return day.isoformat()

@@ -1,0 +1,1 @@
+"""The MLflow tracking server and model registry, behind a few functions with clear errors."""

@@ -1,0 +1,85 @@
+"""Connecting to MLflow: embedded SQLite by default, a tracking server in production.
+
+MLflow retries an unreachable server for minutes by default; we ask once, briefly, so a wrong URL
+is a one-line error within seconds instead of a hang.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import mlflow
+import requests
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from modelcycle.errors import RegistryError
+from modelcycle.settings import Settings
+
+HEALTH_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """A connected MLflow: the client, and the experiment runs are logged to."""
+
+    client: MlflowClient
+    tracking_uri: str
+    experiment_id: str
+
+
+def _check_server(uri: str) -> None:
+    try:
+        response = requests.get(f"{uri.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        raise RegistryError(
+            f"MLflow tracking server at {uri} is unreachable: {type(error).__name__}"
+        ) from error
+    if response.status_code in (401, 403):
+        raise RegistryError(f"MLflow tracking server at {uri} refused the credentials")
+    if response.status_code != 200:
+        raise RegistryError(
+            f"MLflow tracking server at {uri} is not healthy (HTTP {response.status_code})"
+        )
+
+
+def _prepare_environment(settings: Settings) -> None:
+    """MLflow reads these from the process environment; we derive them from our settings."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    if settings.s3_endpoint_url:
+        os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", settings.s3_endpoint_url)
+
+
+def connect_tracking(settings: Settings) -> Tracking:
+    """Point MLflow at the configured tracking URI and make sure the experiment exists."""
+    uri = settings.resolved_tracking_uri
+    _prepare_environment(settings)
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
+    if uri.startswith("sqlite:///"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    registry_uri = settings.registry_uri or uri
+    mlflow.set_registry_uri(registry_uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=registry_uri)
+    try:
+        experiment = client.get_experiment_by_name(settings.experiment_name)
+        if experiment is None:
+            artifact_location = settings.artifact_url
+            if artifact_location is None and not uri.startswith(("http://", "https://")):
+                artifact_location = settings.resolved_artifact_url
+            experiment_id = client.create_experiment(
+                settings.experiment_name, artifact_location=artifact_location
+            )
+        else:
+            experiment_id = experiment.experiment_id
+    except MlflowException as error:
+        raise RegistryError(f"MLflow at {uri} failed: {first_line(error)}") from error
+    return Tracking(client=client, tracking_uri=uri, experiment_id=experiment_id)
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,78 @@
+"""The one place configuration is read: environment variables prefixed `MODELCYCLE_`.
+
+Embedded defaults need no server: MLflow on SQLite under the home folder with a local artifact
+folder, and the lake as local Parquet. Production points the URLs at PostgreSQL, S3 or GCS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["local", "dev", "prod"]
+
+
+class Settings(BaseSettings):
+    """Typed settings, built once at the edge (CLI, API, Dagster) and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELCYCLE_", extra="ignore", frozen=True)
+
+    environment: Environment = "local"
+    home: Path = Field(default=Path(".modelcycle"), description="Folder for embedded state.")
+    lake_url: str | None = Field(default=None, description="Root of the Parquet lake.")
+    raw_url: str | None = Field(default=None, description="Root of the raw device logs.")
+    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI.")
+    registry_uri: str | None = Field(default=None, description="MLflow registry URI.")
+    artifact_url: str | None = Field(
+        default=None, description="Where a new MLflow experiment keeps its artifacts."
+    )
+    experiment_name: str = "modelcycle"
+    classifier_model_name: str = "sensor-fault-classifier"
+    anomaly_model_name: str = "sensor-anomaly-detector"
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: str = "INFO"
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, moto); AWS when unset."
+    )
+    gcs_endpoint_url: str | None = Field(
+        default=None, description="GCS endpoint (e.g. an emulator), used without credentials."
+    )
+    ingest_memory_limit: str | None = Field(
+        default=None, description="DuckDB memory limit for ingest, e.g. '2GB'; batches bound it."
+    )
+    ingest_batch_files: int = Field(default=100, ge=1, description="Device logs per ingest batch.")
+
+    @field_validator("home")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def resolved_lake_url(self) -> str:
+        return self.lake_url or str((self.home / "lake").resolve())
+
+    @property
+    def resolved_raw_url(self) -> str:
+        return self.raw_url or str((self.home / "raw").resolve())
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def resolved_artifact_url(self) -> str:
+        return self.artifact_url or (self.home / "artifacts").resolve().as_uri()
+
+    @property
+    def model_names(self) -> tuple[str, str]:
+        return (self.classifier_model_name, self.anomaly_model_name)
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment; the CLI, API and Dagster call this once at start."""
+    return Settings()

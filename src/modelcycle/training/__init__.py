@@ -1,0 +1,1 @@
+"""Training: labelled device-windows in, two models out (fault classifier, anomaly detector)."""
