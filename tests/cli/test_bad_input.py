@@ -1,0 +1,148 @@
+"""Bad input on the command line: one line naming the problem, a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.lake.rawlogs import DAY, write_healthy_day
+from tests.support.cli import run_cli
+from tests.support.servers import free_port
+
+
+def _assert_one_line_error(
+    result: subprocess.CompletedProcess[str], code: int, *words: str
+) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, result.stderr
+    for word in words:
+        assert word in error_lines[0], error_lines[0]
+
+
+@pytest.fixture
+def home_env(tmp_path: Path) -> dict[str, str]:
+    return {"MODELCYCLE_HOME": str(tmp_path / "home"), "MODELCYCLE_LOG_LEVEL": "WARNING"}
+
+
+@pytest.mark.parametrize("bad_date", ["2026-13-45", "yesterday", "2026-1-1"])
+def test_malformed_date_is_rejected(home_env: dict[str, str], bad_date: str) -> None:
+    result = run_cli("ingest", "--date", bad_date, env=home_env)
+    _assert_one_line_error(result, 2, "--date", bad_date)
+
+
+def test_missing_raw_folder_is_named(home_env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(
+        "ingest", "--date", "2026-03-01", "--raw", str(tmp_path / "nope"), env=home_env
+    )
+    _assert_one_line_error(result, 3, "no device logs for 2026-03-01", "nope")
+
+
+def test_date_without_logs_is_named(home_env: dict[str, str], tmp_path: Path) -> None:
+    write_healthy_day(tmp_path / "raw", devices=1, minutes=5)
+    result = run_cli("ingest", "--date", "2026-03-02", "--raw", str(tmp_path / "raw"), env=home_env)
+    _assert_one_line_error(result, 3, "no device logs for 2026-03-02")
+    assert not (tmp_path / "home" / "lake" / "readings").exists()
+
+
+def test_unsupported_url_scheme_is_rejected(home_env: dict[str, str]) -> None:
+    result = run_cli("ingest", "--date", "2026-03-01", "--raw", "ftp://host/logs", env=home_env)
+    _assert_one_line_error(result, 2, "ftp://host/logs")
+
+
+def test_unreachable_tracking_server_fails_fast(home_env: dict[str, str]) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = run_cli("models", "list", env={**home_env, "MODELCYCLE_TRACKING_URI": uri})
+    _assert_one_line_error(result, 5, uri, "unreachable")
+    assert time.monotonic() - started < 60  # a wrong URL must not hang for minutes
+
+
+def test_training_before_any_ingest_says_so(home_env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli("train", "--date", "2026-03-01", env=home_env)
+    _assert_one_line_error(result, 3, "no ingested days", "run ingest first")
+
+
+def test_unreachable_s3_endpoint_is_named(home_env: dict[str, str]) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    env = {
+        **home_env,
+        "MODELCYCLE_S3_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    result = run_cli("ingest", "--date", "2026-03-01", "--raw", "s3://fleet/raw", env=env)
+    _assert_one_line_error(result, 4, "s3://fleet/raw")
+
+
+@pytest.fixture
+def s3_with_auth(tmp_path: Path) -> Iterator[str]:
+    """A moto server that checks credentials (IAM auth on from the first request)."""
+    port = free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"{url}/moto-api/", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_bad_s3_credentials_are_named(home_env: dict[str, str], s3_with_auth: str) -> None:
+    env = {
+        **home_env,
+        "MODELCYCLE_S3_ENDPOINT_URL": s3_with_auth,
+        "AWS_ACCESS_KEY_ID": "AKIAWRONGWRONGWRONG1",
+        "AWS_SECRET_ACCESS_KEY": "wrong-secret",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }
+    result = run_cli("ingest", "--date", "2026-03-01", "--raw", "s3://fleet/raw", env=env)
+    _assert_one_line_error(result, 4, "s3://fleet/raw")
+    assert "wrong-secret" not in result.stderr
+
+
+def test_ingest_prints_a_balanced_json_report(home_env: dict[str, str], tmp_path: Path) -> None:
+    write_healthy_day(tmp_path / "raw", devices=2, minutes=30)
+    result = run_cli(
+        "ingest", "--date", DAY.isoformat(), "--raw", str(tmp_path / "raw"), "--json", env=home_env
+    )
+    assert result.returncode == 0, result.stderr
+
+    report = json.loads(result.stdout)
+    assert report["rows_read"] == report["rows_written"] == 60
+    assert report["rows_quarantined"] == 0
+
+
+def test_help_explains_each_command(home_env: dict[str, str]) -> None:
+    for command, phrase in [
+        ("ingest", "quarantine"),
+        ("train", "challenger"),
+        ("simulate", "fault"),
+        ("demo", "Simulate"),
+    ]:
+        result = run_cli(command, "--help", env=home_env)
+        assert result.returncode == 0
+        assert phrase in result.stdout, (command, result.stdout)

@@ -1,0 +1,215 @@
+"""Ingest: every row lands in the partition or the quarantine, with a reason, atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from modelcycle.errors import DataNotFoundError
+from modelcycle.lake import layout
+from modelcycle.lake.ingest import IngestOptions, ingest_day, read_ingest_report
+from modelcycle.lake.report import IngestReport
+from modelcycle.storage import open_store
+from tests.lake.rawlogs import DAY, HEADER, good_line, write_healthy_day, write_log
+
+
+def _ingest(tmp_path: Path, batch_files: int = 100) -> tuple[IngestReport, Path]:
+    lake_root = tmp_path / "lake"
+    report = ingest_day(
+        DAY,
+        raw=open_store(str(tmp_path / "raw")),
+        lake=open_store(str(lake_root)),
+        options=IngestOptions(batch_files=batch_files),
+    )
+    return report, lake_root
+
+
+def _quarantined_rows(lake_root: Path) -> list[dict[str, object]]:
+    table = pq.read_table(lake_root / layout.quarantine_rows(DAY))
+    rows: list[dict[str, object]] = table.to_pylist()
+    return rows
+
+
+def test_ingest_writes_typed_partition_sorted_by_device_and_time(tmp_path: Path) -> None:
+    device = "device-0001"
+    write_log(tmp_path / "raw", device, [good_line(device, m) for m in (2, 0, 1)])
+    write_healthy_day(tmp_path / "raw", devices=1)  # device-0000, written after device-0001
+    _, lake_root = _ingest(tmp_path)
+    table = pq.read_table(lake_root / layout.readings_partition(DAY))
+    assert table.schema.field("s000").type == "float"
+    assert str(table.schema.field("timestamp").type) == "timestamp[us]"
+    devices, stamps = table.column("device_id").to_pylist(), table.column("timestamp").to_pylist()
+    keys = list(zip(devices, stamps, strict=True))
+    assert keys == sorted(keys)
+    assert table.num_rows == 63
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        (good_line("device-0000", 5)[:30], "truncated line"),
+        (good_line("device-0000", 5) + ",99.000", "too many fields"),
+        (good_line("device-0000", 5).replace("10.000", "1#0.0!"), "unparseable value"),
+        ("2026-03-01 25:99:00,device-0000,1.0,2.0,3.0", "unparseable timestamp"),
+        (",device-0000,1.0,2.0,3.0", "missing timestamp"),
+        (good_line("device-0007", 5), "device_id does not match file"),
+        (
+            good_line("device-0000", 5).replace("2026-03-01", "2026-03-02"),
+            "timestamp outside the day",
+        ),
+        (good_line("device-0000", 5).replace("11.000", "-9999.000"), "value out of range"),
+        (good_line("device-0000", 5).replace("12.000", "nan"), "value out of range"),
+        (good_line("device-0000", 5).replace("12.000", "inf"), "value out of range"),
+        (good_line("device-0000", 3), "duplicate reading"),
+    ],
+)
+def test_ingest_quarantines_bad_line_with_its_reason(
+    tmp_path: Path, bad_line: str, reason: str
+) -> None:
+    device = "device-0000"
+    lines = [good_line(device, m) for m in range(5)]
+    write_log(tmp_path / "raw", device, [*lines, bad_line])
+    report, lake_root = _ingest(tmp_path)
+    quarantined = _quarantined_rows(lake_root)
+    assert [row["reason"] for row in quarantined] == [reason]
+    assert quarantined[0]["file"] == "device-0000.csv"
+    assert report.rows_written == 5
+    assert report.rows_read == 6
+    assert report.row_reasons == {reason: 1}
+
+
+def test_quarantined_parser_line_keeps_its_text_and_line_number(tmp_path: Path) -> None:
+    device = "device-0000"
+    truncated = good_line(device, 2)[:25]
+    write_log(tmp_path / "raw", device, [good_line(device, 0), good_line(device, 1), truncated])
+    _, lake_root = _ingest(tmp_path)
+    (row,) = _quarantined_rows(lake_root)
+    assert row["raw_line"] == truncated
+    assert row["line"] == 4  # the header is line 1
+
+
+def test_empty_field_is_kept_as_missing_value_not_quarantined(tmp_path: Path) -> None:
+    device = "device-0000"
+    line = good_line(device, 0).replace(",11.000,", ",,")
+    write_log(tmp_path / "raw", device, [line])
+    report, lake_root = _ingest(tmp_path)
+    table = pq.read_table(lake_root / layout.readings_partition(DAY))
+    assert table.column("s001").to_pylist() == [None]
+    assert report.rows_quarantined == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("device-0009.csv", b"\x00\x01\x02garbage", "unreadable file: binary content"),
+        ("device-0009.csv", b"", "empty file"),
+        ("device-0009.csv", b"\xff\xfe" + b"x" * 20, "unreadable file: not UTF-8 text"),
+        (
+            "device-0009.csv",
+            b"time,device,a,b\n1,2,3,4\n",
+            "header does not match the day's columns",
+        ),
+        ("notes.txt", b"hello", "file name is not device-NNNN.csv"),
+    ],
+)
+def test_ingest_quarantines_unusable_file_whole(
+    tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
+    write_healthy_day(tmp_path / "raw", devices=2, minutes=10)
+    (tmp_path / "raw" / DAY.isoformat() / name).write_bytes(content)
+    report, lake_root = _ingest(tmp_path)
+    files = pq.read_table(lake_root / layout.quarantine_files(DAY)).to_pylist()
+    assert files == [{"file": name, "reason": reason}]
+    assert report.files_seen == 3
+    assert report.rows_written == 20
+
+
+def test_report_balances_read_written_and_quarantined(tmp_path: Path) -> None:
+    write_healthy_day(tmp_path / "raw", devices=5, minutes=30)
+    device = "device-0005"
+    lines = [good_line(device, m) for m in range(10)]
+    lines += [lines[0], lines[1][:20], good_line("device-0001", 40)]
+    write_log(tmp_path / "raw", device, lines)
+    _, lake_root = _ingest(tmp_path, batch_files=2)
+    report = read_ingest_report(open_store(str(lake_root)), DAY)
+    assert report.balanced
+    assert report.rows_read == 5 * 30 + 13
+    assert report.rows_written == 5 * 30 + 10
+    assert report.rows_quarantined == 3
+    saved = json.loads((lake_root / layout.ingest_report(DAY)).read_text())
+    assert saved["rows_read"] == saved["rows_written"] + saved["rows_quarantined"]
+
+
+def test_ingesting_a_day_twice_replaces_instead_of_duplicating(tmp_path: Path) -> None:
+    write_healthy_day(tmp_path / "raw", devices=3, minutes=20)
+    _, lake_root = _ingest(tmp_path)
+    first = pq.read_table(lake_root / layout.readings_partition(DAY))
+    _ingest(tmp_path)
+    second = pq.read_table(lake_root / layout.readings_partition(DAY))
+    assert second.num_rows == first.num_rows == 60
+    assert second.equals(first)
+    partition_files = sorted(p.name for p in (lake_root / "readings").rglob("*") if p.is_file())
+    assert partition_files == ["part-0.parquet"]
+
+
+def test_day_without_logs_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "raw").mkdir()
+    with pytest.raises(DataNotFoundError, match="no device logs for 2026-03-01"):
+        _ingest(tmp_path)
+
+
+_KILL_AFTER_FIRST_BATCH = """
+import os, signal, sys
+from datetime import date
+from modelcycle.lake.ingest import IngestOptions, ingest_day
+from modelcycle.storage import open_store
+def die(_files):
+    os.kill(os.getpid(), signal.SIGKILL)
+ingest_day(date(2026, 3, 1), raw=open_store(sys.argv[1]), lake=open_store(sys.argv[2]),
+           options=IngestOptions(batch_files=2), on_progress=die)
+"""
+
+
+def test_ingest_killed_mid_write_leaves_old_partition_intact(tmp_path: Path) -> None:
+    write_healthy_day(tmp_path / "raw", devices=2, minutes=10)
+    _, lake_root = _ingest(tmp_path)
+    before = (lake_root / layout.readings_partition(DAY)).read_bytes()
+    write_healthy_day(tmp_path / "raw", devices=6, minutes=50)
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILL_AFTER_FIRST_BATCH, str(tmp_path / "raw"), str(lake_root)],
+        check=False,
+        capture_output=True,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert (lake_root / layout.readings_partition(DAY)).read_bytes() == before
+    leftovers = [p for p in lake_root.rglob("*") if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_ingest_killed_before_commit_leaves_no_partition(tmp_path: Path) -> None:
+    write_healthy_day(tmp_path / "raw", devices=6, minutes=50)
+    lake_root = tmp_path / "lake"
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILL_AFTER_FIRST_BATCH, str(tmp_path / "raw"), str(lake_root)],
+        check=False,
+        capture_output=True,
+        env={**os.environ},
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert not (lake_root / "readings").exists()
+
+
+def test_header_only_file_counts_no_rows(tmp_path: Path) -> None:
+    write_healthy_day(tmp_path / "raw", devices=1, minutes=5)
+    folder = tmp_path / "raw" / DAY.isoformat()
+    (folder / "device-0003.csv").write_text(HEADER + "\n")
+    report, _ = _ingest(tmp_path)
+    assert report.rows_read == 5
+    assert report.files_ingested == 2

@@ -1,0 +1,1 @@
+"""Launchers for the real services the tests talk to: moto S3, PostgreSQL, MLflow, the CLI."""

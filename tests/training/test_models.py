@@ -1,0 +1,66 @@
+"""Both models: learn a planted signal, and the ONNX export gate refuses what does not match."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from modelcycle.errors import ModelValidationError
+from modelcycle.training.models import AnomalyDetector, FaultClassifier, evaluate
+from modelcycle.training.onnx_export import check_parity, onnx_scores
+
+
+def _data(seed: int) -> tuple[NDArray[np.float32], NDArray[np.int_]]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(3000, 12)).astype(np.float32)
+    y = (x[:, 0] + 0.3 * rng.normal(size=3000) > 1.6).astype(np.int_)
+    x[y == 1, 1] *= 6  # faulty windows are also noisier: an anomaly detector can see them
+    x[rng.random(x.shape) < 0.01] = np.nan  # missing readings
+    return x, y
+
+
+@pytest.mark.parametrize("model_class", [FaultClassifier, AnomalyDetector])
+def test_onnx_export_reproduces_native_scores(model_class: type) -> None:
+    x, y = _data(0)
+    model = model_class(seed=1)
+    model.fit(x, y)
+    exported = model.to_onnx(x.shape[1]).SerializeToString()
+    difference = check_parity(
+        exported, model.native_scores(x[:500]), x[:500], tolerance=model.parity_tolerance
+    )
+    assert difference <= model.parity_tolerance
+    assert onnx_scores(exported, x[:3]).shape == (3,)
+
+
+def test_parity_gate_refuses_an_export_of_another_model() -> None:
+    x, y = _data(0)
+    model, other = FaultClassifier(seed=1), FaultClassifier(seed=2)
+    model.fit(x, y)
+    other.fit(*_data(5))
+    wrong = other.to_onnx(x.shape[1]).SerializeToString()
+    with pytest.raises(ModelValidationError, match="does not reproduce"):
+        check_parity(wrong, model.native_scores(x[:500]), x[:500], tolerance=1e-3)
+
+
+def test_classifier_finds_the_planted_fault_signal() -> None:
+    x, y = _data(0)
+    model = FaultClassifier()
+    model.fit(x[:2000], y[:2000])
+    metrics = evaluate(model, x[2000:], y[2000:])
+    assert metrics["roc_auc"] > 0.95
+    assert set(metrics) >= {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"}
+
+
+def test_anomaly_detector_scores_faulty_windows_higher() -> None:
+    x, y = _data(0)
+    model = AnomalyDetector()
+    model.fit(x[:2000], y[:2000])
+    scores = model.native_scores(x[2000:])
+    assert scores[y[2000:] == 1].mean() > scores[y[2000:] == 0].mean()
+
+
+def test_classifier_needs_both_classes() -> None:
+    x, _ = _data(0)
+    with pytest.raises(ModelValidationError, match="both classes"):
+        FaultClassifier().fit(x, np.zeros(len(x), dtype=np.int_))
