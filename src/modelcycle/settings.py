@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["local", "dev", "prod"]
@@ -44,11 +44,41 @@ class Settings(BaseSettings):
         default=None, description="DuckDB memory limit for ingest, e.g. '2GB'; batches bound it."
     )
     ingest_batch_files: int = Field(default=100, ge=1, description="Device logs per ingest batch.")
+    serving_alias: str = Field(default="champion", description="Registry alias the API serves.")
+    serving_poll_seconds: float = Field(
+        default=30.0, gt=0, description="How often the API asks the registry for a new version."
+    )
+    serving_max_rows: int = Field(default=1000, ge=1, description="Rows per prediction request.")
+    serving_max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest request body the API reads."
+    )
+    serving_cache_dir: Path | None = Field(
+        default=None, description="Verified model artifacts, for starting without the registry."
+    )
+    api_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated API keys; required outside local use."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Shared secret of the MLflow registry webhook (HMAC)."
+    )
 
     @field_validator("home")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @property
+    def api_key_set(self) -> frozenset[str]:
+        """The configured API keys; empty means the API is open (local use only)."""
+        if self.api_keys is None:
+            return frozenset()
+        return frozenset(
+            k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()
+        )
+
+    @property
+    def resolved_serving_cache_dir(self) -> Path:
+        return self.serving_cache_dir or self.home / "serving-cache"
 
     @property
     def resolved_lake_url(self) -> str:

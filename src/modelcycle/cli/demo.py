@@ -22,14 +22,8 @@ from modelcycle.cli.context import (
 )
 from modelcycle.cli.train import _print_versions
 from modelcycle.lake import layout
-from modelcycle.lake.ingest import IngestOptions, ingest_day
-from modelcycle.registry.connection import connect_tracking
 from modelcycle.settings import Settings
-from modelcycle.simulate import FleetSpec, simulate_fleet
 from modelcycle.storage import ObjectStore
-from modelcycle.training.dataset import build_training_set
-from modelcycle.training.models import AnomalyDetector, FaultClassifier
-from modelcycle.training.runner import train_models
 
 
 def demo(
@@ -46,6 +40,13 @@ def demo(
     logs, the Parquet lake, MLflow's SQLite database and artifact folder. Running it again
     re-creates the same data and registers new model versions.
     """
+    # Imported here: `modelcycle serve` must start without paying for MLflow and LightGBM.
+    from modelcycle.registry.connection import connect_tracking
+    from modelcycle.simulate import FleetSpec, simulate_fleet
+    from modelcycle.training.dataset import build_training_set
+    from modelcycle.training.models import AnomalyDetector, FaultClassifier
+    from modelcycle.training.runner import train_models
+
     settings = settings_from(ctx)
     first = layout.parse_day(start, option="--start")
     raw, lake = raw_store(settings), lake_store(settings)
@@ -78,6 +79,8 @@ def demo(
 
 
 def _ingest_all(settings: Settings, raw: ObjectStore, lake: ObjectStore, days: list[date]) -> None:
+    from modelcycle.lake.ingest import IngestOptions, ingest_day
+
     options = IngestOptions(
         memory_limit=settings.ingest_memory_limit, batch_files=settings.ingest_batch_files
     )

@@ -16,7 +16,6 @@ from modelcycle.cli.context import (
     stdout,
 )
 from modelcycle.lake import layout
-from modelcycle.lake.ingest import IngestOptions, ingest_day
 
 
 def ingest(
@@ -40,6 +39,8 @@ def ingest(
     their reason; the JSON report at reports/ingest/date=DAY.json balances read = written +
     quarantined. The partition appears whole or not at all; ingesting a day again replaces it.
     """
+    from modelcycle.lake.ingest import IngestOptions, ingest_day  # DuckDB: slow to import
+
     settings = settings_from(ctx)
     day = layout.parse_day(date)
     raw_root, lake_root = raw_store(settings, raw), lake_store(settings, lake)

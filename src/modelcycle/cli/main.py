@@ -10,6 +10,7 @@ from modelcycle.cli.context import build_settings, stderr
 from modelcycle.cli.demo import demo
 from modelcycle.cli.ingest import ingest
 from modelcycle.cli.models import models_app
+from modelcycle.cli.serve import serve
 from modelcycle.cli.simulate import simulate
 from modelcycle.cli.train import train
 from modelcycle.errors import ModelcycleError
@@ -36,6 +37,7 @@ app.command()(simulate)
 app.command()(ingest)
 app.command()(train)
 app.command()(demo)
+app.command()(serve)
 app.add_typer(models_app, name="models")
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from modelcycle.cli.context import settings_from, stdout
-from modelcycle.registry.catalog import ModelVersionRecord, list_versions, show_version
-from modelcycle.registry.connection import connect_tracking
+
+if TYPE_CHECKING:
+    from modelcycle.registry.catalog import ModelVersionRecord
 
 models_app = typer.Typer(help="List and inspect registered model versions.", no_args_is_help=True)
 
@@ -25,6 +26,9 @@ def list_models(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
     """Every version of every registered model: aliases, metrics, created time, source."""
+    from modelcycle.registry.catalog import list_versions
+    from modelcycle.registry.connection import connect_tracking
+
     tracking = connect_tracking(settings_from(ctx))
     records = list_versions(tracking.client, name or None)
     if as_json:
@@ -57,6 +61,9 @@ def show_model(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """One version: aliases, metrics, params, tags, created time and artifact location."""
+    from modelcycle.registry.catalog import show_version
+    from modelcycle.registry.connection import connect_tracking
+
     tracking = connect_tracking(settings_from(ctx))
     record = show_version(tracking.client, name, version)
     if as_json:

@@ -9,7 +9,6 @@ import typer
 
 from modelcycle.cli.context import advance, progress_bar, stdout
 from modelcycle.lake.layout import parse_day
-from modelcycle.simulate import FleetSpec, simulate_fleet
 
 
 def simulate(
@@ -48,6 +47,8 @@ def simulate(
     DIR/maintenance.csv, which lists only faults confirmed within the
     period: ground truth arrives late. Same seed, same bytes.
     """
+    from modelcycle.simulate import FleetSpec, simulate_fleet  # SciPy: seconds to import
+
     spec = FleetSpec(
         devices=devices,
         sensors=sensors,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import redirect_stdout
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -19,10 +19,9 @@ from modelcycle.cli.context import (
     stdout,
 )
 from modelcycle.lake import layout
-from modelcycle.registry.connection import connect_tracking
-from modelcycle.training.dataset import build_training_set
-from modelcycle.training.models import AnomalyDetector, FaultClassifier, WindowModel
-from modelcycle.training.runner import TrainedVersion, train_models
+
+if TYPE_CHECKING:
+    from modelcycle.training.runner import TrainedVersion
 
 
 def train(
@@ -44,6 +43,12 @@ def train(
     ONNX model); its ONNX export must reproduce the native scores before it is registered. A new
     version gets the alias `challenger`, and `champion` too when the model has none yet.
     """
+    # Imported here: `modelcycle serve` must start without paying for MLflow and LightGBM.
+    from modelcycle.registry.connection import connect_tracking
+    from modelcycle.training.dataset import build_training_set
+    from modelcycle.training.models import AnomalyDetector, FaultClassifier, WindowModel
+    from modelcycle.training.runner import train_models
+
     settings = settings_from(ctx)
     end = layout.parse_day(date)
     lake, raw = lake_store(settings), raw_store(settings)

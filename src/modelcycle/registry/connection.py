@@ -29,9 +29,10 @@ class Tracking:
     experiment_id: str
 
 
-def _check_server(uri: str) -> None:
+def check_server(uri: str, *, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
+    """A quick /health request, so an unreachable server is an error in seconds."""
     try:
-        response = requests.get(f"{uri.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_SECONDS)
+        response = requests.get(f"{uri.rstrip('/')}/health", timeout=timeout)
     except requests.RequestException as error:
         raise RegistryError(
             f"MLflow tracking server at {uri} is unreachable: {type(error).__name__}"
@@ -52,12 +53,20 @@ def _prepare_environment(settings: Settings) -> None:
         os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", settings.s3_endpoint_url)
 
 
+def registry_client(settings: Settings) -> tuple[MlflowClient, str]:
+    """A registry client for readers (the API): no experiment is created, no server is asked."""
+    uri = settings.resolved_tracking_uri
+    _prepare_environment(settings)
+    client = MlflowClient(tracking_uri=uri, registry_uri=settings.registry_uri or uri)
+    return client, uri
+
+
 def connect_tracking(settings: Settings) -> Tracking:
     """Point MLflow at the configured tracking URI and make sure the experiment exists."""
     uri = settings.resolved_tracking_uri
     _prepare_environment(settings)
     if uri.startswith(("http://", "https://")):
-        _check_server(uri)
+        check_server(uri)
     if uri.startswith("sqlite:///"):
         settings.home.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)

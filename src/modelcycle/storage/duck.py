@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import duckdb
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -10,6 +13,8 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
 
     The progress bar is a session option: DuckDB 2 refuses it in ``connect(config=...)``.
     """
+    import duckdb  # half a second to import; the API needs it only for device requests
+
     con = duckdb.connect()
     if threads:
         con.execute(f"SET threads = {int(threads)}")

@@ -22,9 +22,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
 from modelcycle.errors import ModelValidationError
+from modelcycle.registry.contract import INPUT_NAME
 from modelcycle.training.metrics import binary_metrics
 from modelcycle.training.onnx_export import (
-    INPUT_NAME,
     ONNX_ML_OPSET,
     ONNX_OPSET,
     expose_score,

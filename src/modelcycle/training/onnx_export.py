@@ -7,6 +7,8 @@ detector. The serving side then needs no per-model code.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -14,11 +16,17 @@ from numpy.typing import NDArray
 from onnx import helper
 
 from modelcycle.errors import ModelValidationError
+from modelcycle.registry.contract import FEATURES_METADATA_KEY, INPUT_NAME, SCORE_OUTPUT
 
-INPUT_NAME = "features"
-SCORE_OUTPUT = "score"
 ONNX_OPSET = 15
 ONNX_ML_OPSET = 3
+
+
+def embed_feature_names(model: onnx.ModelProto, names: list[str]) -> None:
+    """Record the input's column order inside the model, so the artifact's hash covers it."""
+    entry = model.metadata_props.add()
+    entry.key = FEATURES_METADATA_KEY
+    entry.value = json.dumps(names)
 
 
 def expose_score(model: onnx.ModelProto, source: str, *, column: int | None, negate: bool) -> None:

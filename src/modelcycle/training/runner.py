@@ -28,15 +28,15 @@ from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
 from modelcycle.errors import ModelValidationError, RegistryError
 from modelcycle.registry.connection import Tracking, first_line
+from modelcycle.registry.contract import ONNX_ARTIFACT, SCORE_OUTPUT, SHA256_TAG
 from modelcycle.registry.versions import RegisteredVersion, register_version
 from modelcycle.training.dataset import TrainingSet
 from modelcycle.training.models import WindowModel, evaluate
-from modelcycle.training.onnx_export import SCORE_OUTPUT, check_parity
+from modelcycle.training.onnx_export import check_parity, embed_feature_names
 
 log = structlog.get_logger(__name__)
 
 PARITY_ROWS = 2000
-ONNX_ARTIFACT = "model.onnx"
 SKOPS_TRUSTED_TYPES = ["numpy.dtype", "sklearn.tree._tree.Tree"]
 
 
@@ -159,6 +159,7 @@ def train_and_register(
         mlflow.log_dict({"features": data.feature_names}, "features.json")
         _log_native(model)
         exported = model.to_onnx(len(data.feature_names))
+        embed_feature_names(exported, data.feature_names)
         onnx_bytes = exported.SerializeToString()
         sha256 = hashlib.sha256(onnx_bytes).hexdigest()
         rows = data.x_test[:PARITY_ROWS]
@@ -180,7 +181,7 @@ def train_and_register(
         _verify_uploaded(info.model_id, sha256)
         tags = {
             **_run_tags(data, model),
-            "modelcycle.onnx_sha256": sha256,
+            SHA256_TAG: sha256,
             "modelcycle.score_output": SCORE_OUTPUT,
             "modelcycle.n_features": str(len(data.feature_names)),
             **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},

@@ -1,0 +1,47 @@
+"""`modelcycle serve`: the prediction API under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelcycle.cli.context import settings_from
+from modelcycle.errors import InvalidInputError
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+) -> None:
+    """Serve both registered models behind their `champion` alias (MODELCYCLE_SERVING_ALIAS).
+
+    Models are ONNX, checked against the sha256 recorded at registration before use. A new
+    version is picked up by polling the registry (MODELCYCLE_SERVING_POLL_SECONDS, default 30)
+    or at once through the MLflow webhook endpoint (MODELCYCLE_WEBHOOK_SECRET), and swapped in
+    without dropping a request. Verified models are cached, so the API also starts while the
+    registry is down. Requests need `Authorization: Bearer <key>` with a key from
+    MODELCYCLE_API_KEYS (required outside the local environment). Docs: http://HOST:PORT/docs.
+    """
+    import uvicorn
+
+    from modelcycle.serving.app import create_app
+
+    settings = settings_from(ctx)
+    if settings.environment != "local" and not settings.api_key_set:
+        raise InvalidInputError(
+            f"MODELCYCLE_API_KEYS is empty: the API will not run open in {settings.environment}"
+        )
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            access_log=False,
+            log_config=None,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+    except OSError as error:
+        raise InvalidInputError(f"cannot listen on {host}:{port}: {error.strerror}") from error

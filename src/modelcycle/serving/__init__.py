@@ -1,0 +1,1 @@
+"""The prediction API: verified ONNX models behind a registry alias, swapped without a restart."""

@@ -1,0 +1,173 @@
+"""Wiring the prediction API: services from settings, middleware, errors, and the poll loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from modelcycle.errors import DataNotFoundError, InvalidInputError, ModelcycleError, StorageError
+from modelcycle.lake.fleet import device_ids
+from modelcycle.serving.cache import ArtifactCache
+from modelcycle.serving.docs import mount_offline_docs
+from modelcycle.serving.inputs import RequestTooLargeError
+from modelcycle.serving.manager import ModelManager, ModelNotReadyError
+from modelcycle.serving.metrics import ApiMetrics
+from modelcycle.serving.middleware import ServingMiddleware
+from modelcycle.serving.prediction_log import PredictionLog
+from modelcycle.serving.registry_source import RegistrySource, VersionSource
+from modelcycle.serving.routes import health, predictions
+from modelcycle.serving.services import Services
+from modelcycle.serving.webhooks import RecentDeliveries, webhooks
+from modelcycle.settings import Settings
+from modelcycle.storage import ObjectStore, open_store
+
+log = structlog.get_logger(__name__)
+
+
+def _status_of(error: ModelcycleError) -> int:
+    if isinstance(error, RequestTooLargeError):
+        return 413
+    if isinstance(error, InvalidInputError):
+        return 422
+    if isinstance(error, DataNotFoundError):
+        return 404
+    if isinstance(error, ModelNotReadyError):
+        return 503
+    return 500
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    """The first problem as one line that names the field, e.g. `instances[0][3]: …`."""
+    problem = error.errors()[0]
+    path = ""
+    for part in problem.get("loc", ())[1:]:  # drop "body" / "path"
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return f"{path or 'body'}: {problem.get('msg', 'invalid')}"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ModelcycleError)
+    async def domain_error(request: Request, error: ModelcycleError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=_status_of(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
+        message = _validation_message(error)
+        problems = [
+            {"loc": list(p.get("loc", ())), "msg": p.get("msg", ""), "type": p.get("type", "")}
+            for p in error.errors()[:10]
+        ]
+        return JSONResponse({"detail": problems, "message": message}, status_code=422)
+
+
+def _fleet(raw: ObjectStore | None) -> frozenset[str] | None:
+    """Known device ids, or None (any id accepted) when no fleet register can be read."""
+    if raw is None:
+        return None
+    try:
+        return device_ids(raw)
+    except (DataNotFoundError, InvalidInputError, StorageError) as error:
+        log.warning("device ids are not checked: no fleet register", error=str(error))
+        return None
+
+
+async def _poll_registry(manager: ModelManager, interval: float) -> None:
+    """Ask the registry now, then every `interval` seconds; a failure waits for the next poll."""
+    while True:
+        await asyncio.to_thread(manager.refresh_all)
+        await asyncio.sleep(interval)
+
+
+def build_services(
+    settings: Settings,
+    *,
+    source: VersionSource | None = None,
+    lake: ObjectStore | None = None,
+    raw: ObjectStore | None = None,
+) -> Services:
+    manager = ModelManager(
+        names=settings.model_names,
+        alias=settings.serving_alias,
+        source=source or RegistrySource(settings),
+        cache=ArtifactCache(settings.resolved_serving_cache_dir),
+    )
+    return Services(
+        settings=settings,
+        manager=manager,
+        metrics=ApiMetrics(manager),
+        prediction_log=PredictionLog(lake),
+        devices=_fleet(raw),
+        api_keys=frozenset(key.encode() for key in settings.api_key_set),
+    )
+
+
+def stores_from(settings: Settings) -> tuple[ObjectStore, ObjectStore]:
+    options = {
+        "s3_endpoint_url": settings.s3_endpoint_url,
+        "gcs_endpoint_url": settings.gcs_endpoint_url,
+    }
+    return (
+        open_store(settings.resolved_lake_url, **options),
+        open_store(settings.resolved_raw_url, **options),
+    )
+
+
+def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
+    """The API for these settings; `svc` lets a caller wire its own sources (tests, benchmarks)."""
+    if svc is None:
+        lake, raw = stores_from(settings)
+        svc = build_services(settings, lake=lake, raw=raw)
+    services = svc
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(services.manager.start_from_cache)
+        services.prediction_log.start()
+        poller = asyncio.create_task(
+            _poll_registry(services.manager, settings.serving_poll_seconds)
+        )
+        app.state.poller = poller
+        log.info(
+            "serving",
+            models=list(services.manager.names),
+            alias=services.manager.alias,
+            auth="api keys" if services.api_keys else "open (local)",
+        )
+        try:
+            yield
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            await asyncio.to_thread(services.prediction_log.stop)
+
+    app = FastAPI(
+        title="modelcycle prediction API",
+        summary="Predictions from verified model versions, swapped in without a restart.",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.state.background_tasks = set()
+    app.state.webhook_deliveries = RecentDeliveries()
+    app.include_router(health)
+    app.include_router(predictions)
+    app.include_router(webhooks)
+    mount_offline_docs(app)
+    _install_error_handlers(app)
+    app.add_middleware(
+        ServingMiddleware,
+        metrics=services.metrics,
+        max_body_bytes=settings.serving_max_body_bytes,
+        served_models=lambda: services.manager.names,
+    )
+    return app

@@ -1,0 +1,137 @@
+"""Request id, body-size limit and request metrics, as one pure ASGI middleware.
+
+Pure ASGI rather than Starlette's `BaseHTTPMiddleware`: the API answers thousands of requests a
+second, and the latter adds a task and a stream per request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelcycle.serving.metrics import ApiMetrics
+
+log = structlog.get_logger(__name__)
+
+REQUEST_ID_HEADER = b"x-request-id"
+_REQUEST_ID_FORM = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+
+
+class BodyTooLargeError(HTTPException):
+    """Raised while a chunked body is read; FastAPI turns an HTTPException into its answer."""
+
+    def __init__(self, limit: int):
+        super().__init__(status_code=413, detail=f"request body over {limit} bytes")
+
+
+def _request_id(scope: Scope) -> str:
+    for key, value in scope["headers"]:
+        if key == REQUEST_ID_HEADER and _REQUEST_ID_FORM.match(value):
+            return str(value.decode())
+    return uuid.uuid4().hex
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+async def _send_json(send: Send, status: int, detail: str, request_id: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (REQUEST_ID_HEADER, request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ServingMiddleware:
+    """Gives each request an id (echoed in `X-Request-ID` and in its log lines), refuses bodies
+    over the limit with 413, and records count and latency by route, model and status."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: ApiMetrics,
+        max_body_bytes: int,
+        served_models: Callable[[], tuple[str, ...]],
+    ):
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.served_models = served_models
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        response_started = False
+        limit = self.max_body_bytes
+        length = _content_length(scope)
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLargeError(limit)
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER, request_id.encode()),
+                ]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            if length is not None and length > limit:
+                status = 413
+                await _send_json(send, 413, f"request body over {limit} bytes", request_id)
+            else:
+                await self.app(scope, limited_receive, send_with_id)
+        except BodyTooLargeError:
+            if response_started:
+                raise
+            status = 413
+            await _send_json(send, 413, f"request body over {limit} bytes", request_id)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+            self._observe(scope, status, time.perf_counter() - started)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        path = getattr(route, "path", None) or "unmatched"
+        name = scope.get("path_params", {}).get("name", "")
+        model = name if name in self.served_models() else ("" if not name else "unknown")
+        self.metrics.observe(path, model, status, seconds)
+        if status >= 500 and status != 503:  # 503 is a deliberate "not ready yet"
+            log.error("request failed", route=path, status=status, seconds=round(seconds, 4))

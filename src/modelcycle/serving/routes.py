@@ -1,0 +1,157 @@
+"""The API's routes: parse, call the serving core, format. No model logic lives here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from modelcycle.errors import DataNotFoundError
+from modelcycle.features.windows import WINDOW_START, compute_features
+from modelcycle.serving.inputs import feature_matrix, readings_table
+from modelcycle.serving.prediction_log import PredictionBatch
+from modelcycle.serving.schemas import (
+    DevicePrediction,
+    DeviceReadings,
+    ErrorPublic,
+    Health,
+    ModelPublic,
+    ModelScores,
+    ModelsPublic,
+    PredictRequest,
+    PredictResponse,
+)
+from modelcycle.serving.services import Services, require_api_key, services
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorPublic, "description": "Missing or wrong API key."},
+    404: {"model": ErrorPublic, "description": "Unknown model or device."},
+    413: {"model": ErrorPublic, "description": "Too many rows or too large a body."},
+    503: {"model": ErrorPublic, "description": "No verified model version loaded yet."},
+}
+
+health = APIRouter(tags=["health"])
+predictions = APIRouter(prefix="/v1", tags=["predictions"], dependencies=[Depends(require_api_key)])
+
+
+@health.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """The process is alive."""
+    return Health(status="ok")
+
+
+@health.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+async def readyz(svc: ServicesDep) -> Response:
+    """Every served model has a verified version loaded."""
+    missing = [name for name in svc.manager.names if name not in svc.manager.models]
+    body = Health(status="not ready" if missing else "ready", missing=missing)
+    return JSONResponse(body.model_dump(), status_code=503 if missing else 200)
+
+
+@health.get("/metrics", response_class=Response)
+async def metrics(svc: ServicesDep) -> Response:
+    """Prometheus metrics."""
+    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@predictions.post(
+    "/models/{name}/predict",
+    response_model=PredictResponse,
+    responses={**ERRORS, 422: {"description": "A value, row length or feature name is wrong."}},
+)
+async def predict(name: str, body: PredictRequest, request: Request, svc: ServicesDep) -> Response:
+    """Scores for feature vectors from the model version behind the served alias."""
+    model = svc.manager.get(name)
+    rows = feature_matrix(body, model.features, max_rows=svc.settings.serving_max_rows)
+    scores = model.predict(rows).tolist()
+    record = model.record
+    svc.prediction_log.record(
+        PredictionBatch(
+            predicted_at=datetime.now(UTC),
+            request_id=request.scope["state"].get("request_id"),
+            model=record.name,
+            version=record.version,
+            scores=scores,
+        )
+    )
+    return ORJSONResponse(
+        {
+            "model": record.name,
+            "version": record.version,
+            "alias": record.alias,
+            "predictions": scores,
+        }
+    )
+
+
+@predictions.post(
+    "/devices/{device_id}/predict",
+    response_model=DevicePrediction,
+    responses={**ERRORS, 422: {"description": "A timestamp, sensor or value is wrong."}},
+)
+async def predict_device(
+    device_id: str, body: DeviceReadings, request: Request, svc: ServicesDep
+) -> DevicePrediction:
+    """Hourly window features from raw readings (the training code), scored by every model."""
+    if svc.devices is not None and device_id not in svc.devices:
+        raise DataNotFoundError(f"device {device_id!r} is not in the fleet register")
+    models = [svc.manager.get(name) for name in svc.manager.names]
+    max_readings = svc.settings.serving_max_rows * 60
+    answers: list[ModelScores] = []
+    windows: list[datetime] = []
+    for model in models:
+        table = readings_table(device_id, body, model.spec.sensors, max_readings=max_readings)
+        features = await run_in_threadpool(compute_features, table, model.spec)
+        matrix = np.column_stack(
+            [features.column(n).to_numpy(zero_copy_only=False) for n in model.features]
+        ).astype(np.float32)
+        scores = model.predict(matrix).tolist()
+        windows = features.column(WINDOW_START).to_pylist()
+        answers.append(
+            ModelScores(model=model.record.name, version=model.record.version, predictions=scores)
+        )
+        svc.prediction_log.record(
+            PredictionBatch(
+                predicted_at=datetime.now(UTC),
+                request_id=request.scope["state"].get("request_id"),
+                model=model.record.name,
+                version=model.record.version,
+                scores=scores,
+                device_id=device_id,
+                windows=windows,
+            )
+        )
+    return DevicePrediction(device_id=device_id, windows=windows, models=answers)
+
+
+@predictions.get("/models", response_model=ModelsPublic, responses={401: ERRORS[401]})
+async def list_models(svc: ServicesDep) -> ModelsPublic:
+    """What is served: version, hash, features, and the last reload's outcome."""
+    entries = []
+    for name in svc.manager.names:
+        model, status = svc.manager.describe(name)
+        record = model.record if model else None
+        entries.append(
+            ModelPublic(
+                name=name,
+                alias=svc.manager.alias,
+                version=record.version if record else None,
+                loaded_at=model.loaded_at if model else None,
+                sha256=record.sha256 if record else None,
+                run_id=record.run_id if record else None,
+                trained_at=record.trained_at if record else None,
+                source=model.source if model else None,
+                features=list(model.features) if model else [],
+                last_checked=status.last_checked,
+                last_error=status.last_error,
+                reloads=dict(status.reloads),
+            )
+        )
+    return ModelsPublic(models=entries)

@@ -1,0 +1,106 @@
+"""Request and response bodies of the prediction API: validated once, here, at the edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# null is a missing reading (the models were trained with missing values); NaN and ±inf are not
+# valid JSON numbers, and `allow_inf_nan=False` refuses the Python parser's extensions for them.
+FeatureValue = float | None
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class PredictRequest(_Body):
+    """Feature vectors, either positional (`instances`) or by name (`records`)."""
+
+    instances: list[list[FeatureValue]] | None = Field(
+        default=None,
+        min_length=1,
+        description="Rows of feature values in the order of the model's `features`.",
+        examples=[[[60.0, 1.2, 0.1]]],
+    )
+    records: list[dict[str, FeatureValue]] | None = Field(
+        default=None,
+        min_length=1,
+        description="Rows as objects keyed by feature name.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_form(self) -> PredictRequest:
+        if (self.instances is None) == (self.records is None):
+            raise ValueError("give exactly one of `instances` or `records`")
+        return self
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.instances if self.instances is not None else self.records or [])
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: str
+    alias: str
+    predictions: list[float] = Field(
+        description="Probability of a fault (classifier) or anomaly score (detector), per row."
+    )
+
+
+class DeviceReadings(_Body):
+    """One device's raw readings: timestamps and, per sensor, one value (or null) per timestamp."""
+
+    timestamps: list[datetime] = Field(min_length=1, description="Reading times (UTC).")
+    values: dict[str, list[FeatureValue]] = Field(
+        min_length=1, description="Sensor name → readings, aligned with `timestamps`."
+    )
+
+
+class ModelScores(BaseModel):
+    model: str
+    version: str
+    predictions: list[float]
+
+
+class DevicePrediction(BaseModel):
+    device_id: str
+    windows: list[datetime] = Field(description="Start of each hourly window that was scored.")
+    models: list[ModelScores]
+
+
+class ModelPublic(BaseModel):
+    """A served model as `/v1/models` shows it."""
+
+    name: str
+    alias: str
+    version: str | None
+    loaded_at: datetime | None
+    sha256: str | None
+    run_id: str | None
+    trained_at: datetime | None
+    source: str | None = Field(description="`registry`, or `cache` when started offline.")
+    features: list[str]
+    last_checked: datetime | None
+    last_error: str | None
+    reloads: dict[str, int]
+
+
+class ModelsPublic(BaseModel):
+    models: list[ModelPublic]
+
+
+class ErrorPublic(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    missing: list[str] = Field(default_factory=list)
+
+
+class WebhookAccepted(BaseModel):
+    status: str
+    model: str | None = None
