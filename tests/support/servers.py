@@ -24,6 +24,7 @@ import boto3
 import psycopg2
 import pytest
 import requests
+from cryptography.fernet import Fernet
 from psycopg2 import sql
 
 LOOPBACK = "127.0.0.1"
@@ -288,7 +289,16 @@ def start_mlflow_server(
     port = free_port()
     tracking_uri = f"http://{LOOPBACK}:{port}"
     log_path = log_dir / f"mlflow-{port}.log"
-    server_env = {**env, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    server_env = {
+        **env,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        # Registry webhooks to receivers on loopback over plain HTTP: allowed for tests only.
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        # The server caches each event's webhook list for 60 s: a test's new webhook must count.
+        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
     command = mlflow_server_command(
         backend_store_uri=backend_store_uri,
         default_artifact_root=default_artifact_root,

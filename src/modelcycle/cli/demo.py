@@ -103,6 +103,7 @@ def _print_next_steps(settings: Settings, raw: ObjectStore, lake: ObjectStore, u
         f"artifacts     {settings.resolved_artifact_url}\n\n"
         "next:\n"
         "  uv run modelcycle models list\n"
+        "  uv run modelcycle serve --port 8000          # then open http://127.0.0.1:8000/docs\n"
         f"  uv run modelcycle models show {settings.classifier_model_name}\n"
         f"  uv run mlflow ui --backend-store-uri {uri} --port 5000   # then open http://127.0.0.1:5000\n"
         f"  (state lives in {home}; delete it to start over)"
