@@ -5,7 +5,7 @@ TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test lint typecheck unit bench bench-ingest clean
+.PHONY: help setup demo test lint typecheck unit bench bench-ingest bench-serving clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,10 +33,14 @@ unit: setup ## The test suite (slow end-to-end tests included)
 
 test: lint typecheck unit ## Everything CI checks
 
-bench: bench-ingest ## All benchmarks; results go to docs/benchmarks.md
+bench: bench-ingest bench-serving ## All benchmarks; results go to docs/benchmarks.md
 
 bench-ingest: setup ## Ingest, features and training at reference scale vs pandas and bare polars
 	$(UV) run --frozen python -m bench.ingest
+
+bench-serving: setup ## The API under wrk vs `mlflow models serve` and a bare ONNX handler
+	@command -v wrk >/dev/null || (echo "installing wrk (Debian package)"; apt-get update -qq && apt-get install -y -qq wrk)
+	$(UV) run --frozen python -m bench.serving $(BENCH_ARGS)
 
 clean: ## Remove the demo's state and caches
 	rm -rf .modelcycle .pytest_cache .mypy_cache .ruff_cache

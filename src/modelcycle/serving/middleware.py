@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelcycle.serving.metrics import ApiMetrics
+from modelcycle.serving.services import api_key_matches, needs_api_key
 
 log = structlog.get_logger(__name__)
 
@@ -39,13 +40,24 @@ def _request_id(scope: Scope) -> str:
 
 
 def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
-        if key == b"content-length":
-            return int(value) if value.isdigit() else None
+        if key == name:
+            return bytes(value)
     return None
 
 
-async def _send_json(send: Send, status: int, detail: str, request_id: str) -> None:
+async def _send_json(
+    send: Send,
+    status: int,
+    detail: str,
+    request_id: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send(
         {
@@ -55,6 +67,7 @@ async def _send_json(send: Send, status: int, detail: str, request_id: str) -> N
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (REQUEST_ID_HEADER, request_id.encode()),
+                *(extra or []),
             ],
         }
     )
@@ -62,8 +75,9 @@ async def _send_json(send: Send, status: int, detail: str, request_id: str) -> N
 
 
 class ServingMiddleware:
-    """Gives each request an id (echoed in `X-Request-ID` and in its log lines), refuses bodies
-    over the limit with 413, and records count and latency by route, model and status."""
+    """Gives each request an id (echoed in `X-Request-ID` and in its log lines), refuses `/v1/`
+    requests without a valid API key (401) and bodies over the limit (413), and records count
+    and latency by route, model and status."""
 
     def __init__(
         self,
@@ -72,11 +86,13 @@ class ServingMiddleware:
         metrics: ApiMetrics,
         max_body_bytes: int,
         served_models: Callable[[], tuple[str, ...]],
+        api_keys: frozenset[bytes],
     ):
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.served_models = served_models
+        self.api_keys = api_keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,9 +129,10 @@ class ServingMiddleware:
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            if length is not None and length > limit:
-                status = 413
-                await _send_json(send, 413, f"request body over {limit} bytes", request_id)
+            refusal = self._refusal(scope, length)
+            if refusal is not None:
+                status, detail, extra = refusal
+                await _send_json(send, status, detail, request_id, extra=extra)
             else:
                 await self.app(scope, limited_receive, send_with_id)
         except BodyTooLargeError:
@@ -126,6 +143,19 @@ class ServingMiddleware:
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
             self._observe(scope, status, time.perf_counter() - started)
+
+    def _refusal(
+        self, scope: Scope, length: int | None
+    ) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
+        """A request answered before the app sees it: no valid key (401), too big a body (413)."""
+        if needs_api_key(scope["path"]) and not api_key_matches(
+            _header(scope, b"authorization"), self.api_keys
+        ):
+            detail = "missing or invalid API key (Authorization: Bearer <key>)"
+            return 401, detail, [(b"www-authenticate", b"Bearer")]
+        if length is not None and length > self.max_body_bytes:
+            return 413, f"request body over {self.max_body_bytes} bytes", []
+        return None
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = scope.get("route")

@@ -30,7 +30,7 @@ def embed_feature_names(model: onnx.ModelProto, names: list[str]) -> None:
 
 
 def expose_score(model: onnx.ModelProto, source: str, *, column: int | None, negate: bool) -> None:
-    """Append nodes turning a converter's output into the `score` vector, in place."""
+    """Append nodes turning a converter's output into the `score` vector, the only output."""
     graph = model.graph
     current = source
     if column is not None:
@@ -46,6 +46,9 @@ def expose_score(model: onnx.ModelProto, source: str, *, column: int | None, neg
         current = "score_negated"
     graph.initializer.append(helper.make_tensor("score_shape", onnx.TensorProto.INT64, [1], [-1]))
     graph.node.append(helper.make_node("Reshape", [current, "score_shape"], [SCORE_OUTPUT]))
+    # `score` becomes the only output: a converter's label and probability outputs have other
+    # shapes, and generic consumers (MLflow's pyfunc, `mlflow models serve`) expect one per row.
+    del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(SCORE_OUTPUT, onnx.TensorProto.FLOAT, [None]))
     onnx.checker.check_model(model)
 

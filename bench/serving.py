@@ -1,0 +1,444 @@
+"""The prediction API under load, against `mlflow models serve` and a bare handler, in one run.
+
+Three servers answer for the same registered LightGBM classifier (100 sensors, 501 features):
+
+- modelcycle: `modelcycle serve` with API keys, validation, metrics and the prediction log on;
+- mlflow: `mlflow models serve` of the same registered version (the peer a user gets for free);
+- bare: FastAPI + ONNX Runtime in ~20 lines (bench/serving_bare.py), the near-limit anchor.
+
+Load comes from `wrk` (one thread) on loopback: single rows at concurrency 1, 8 and 32, and
+100-row batches at concurrency 8. Results and ratios go to docs/benchmarks.md. Run with
+`make bench-serving` (`--quick` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import requests
+
+from bench.report import machine_line, write_section
+
+DATA = Path(__file__).resolve().parent / ".data" / "serving-home"
+START = "2026-01-01"
+DAYS = 3
+MODEL = "sensor-fault-classifier"
+API_KEY = "bench-key"
+SCENARIOS = (
+    ("1 row, c1", 1, 1),
+    ("1 row, c8", 1, 8),
+    ("1 row, c32", 1, 32),
+    ("100 rows, c8", 100, 8),
+)
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    url: str
+    path: str
+    headers: dict[str, str]
+    pid: int
+    cold_start_s: float
+
+
+@dataclass(frozen=True)
+class Result:
+    server: str
+    scenario: str
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _cli(*args: str, env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "modelcycle", *args], env={**os.environ, **env}, check=True
+    )
+
+
+def prepare_home() -> Path:
+    """A home with two days ingested and one training: the registry the servers read."""
+    marker = DATA / "prepared"
+    if marker.exists():
+        return DATA
+    shutil.rmtree(DATA, ignore_errors=True)
+    env = {"MODELCYCLE_HOME": str(DATA)}
+    _cli(
+        "simulate",
+        "--out",
+        str(DATA / "raw"),
+        "--devices",
+        "40",
+        "--sensors",
+        "100",
+        "--days",
+        str(DAYS),
+        "--start",
+        START,
+        "--seed",
+        "7",
+        env=env,
+    )
+    days = [f"2026-01-0{i + 1}" for i in range(DAYS)]
+    for day in days:
+        _cli("ingest", "--date", day, env=env)
+    _cli("train", "--date", days[-1], "--window-days", str(DAYS), env=env)
+    marker.touch()
+    return DATA
+
+
+def feature_rows(home: Path, features: list[str], n: int) -> list[list[float | None]]:
+    table = pq.read_table(home / "lake" / "features" / f"date={START}" / "part-0.parquet")
+    matrix = np.column_stack(
+        [table.column(f).to_numpy(zero_copy_only=False) for f in features]
+    ).astype(np.float64)[:n]
+    return [[None if np.isnan(v) else float(v) for v in row] for row in matrix]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server for {url} exited with {process.returncode}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.02)
+    raise SystemExit(f"{url} not ready after {timeout} s")
+
+
+@contextmanager
+def run_server(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    health: str,
+    path: str,
+    headers: dict[str, str],
+    port: int,
+    log: Path,
+) -> Iterator[Server]:
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            _wait(url + health, process)
+            yield Server(name, url, path, headers, process.pid, time.perf_counter() - started)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn workers)."""
+    total = 0
+    pids = [pid]
+    children = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout
+    pids = [int(p) for p in children.split()] or pids
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return total / 1024
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+{headers}
+"""
+
+
+def _duration_ms(text: str) -> float:
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if match is None:  # wrk prints "-nan" when no request completed
+        return float("nan")
+    value, unit = match.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(server: Server, body: str, connections: int, seconds: float, scratch: Path) -> Result:
+    headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in server.headers.items())
+    script = scratch / "post.lua"
+    script.write_text(WRK_SCRIPT.format(body=json.dumps(body), headers=headers))
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "30s",
+            "--latency",
+            "-s",
+            str(script),
+            server.url + server.path,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _duration_ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = _duration_ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        errors += int(match.group(1))
+    if match := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    ):
+        errors += sum(int(g) for g in match.groups())
+    return Result(server.name, "", rps, p50, p99, errors)
+
+
+def bench_server(
+    server: Server, bodies: dict[int, str], seconds: float, scratch: Path
+) -> list[Result]:
+    run_wrk(server, bodies[1], 8, min(seconds, 3.0), scratch)  # warm-up
+    results = []
+    for scenario, rows, connections in SCENARIOS:
+        result = run_wrk(server, bodies[rows], connections, seconds, scratch)
+        results.append(
+            Result(
+                server.name,
+                scenario,
+                result.requests_per_s,
+                result.p50_ms,
+                result.p99_ms,
+                result.errors,
+            )
+        )
+        print(
+            f"{server.name:10} {scenario:13} {result.requests_per_s:9.0f} req/s  "
+            f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:8.2f} ms  errors {result.errors}"
+        )
+    return results
+
+
+def _first_prediction(server: Server, body: str) -> None:
+    answer = requests.post(
+        server.url + server.path,
+        data=body,
+        timeout=30,
+        headers={**server.headers, "Content-Type": "application/json"},
+    )
+    if answer.status_code != 200:
+        raise SystemExit(f"{server.name} refused the benchmark body: {answer.text[:300]}")
+
+
+def _wait_for_first_poll(server: Server, timeout: float = 120.0) -> None:
+    """Measure the steady state: the first registry poll (which imports MLflow) is done."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        models = requests.get(server.url + "/v1/models", headers=server.headers, timeout=10)
+        if all(m["last_checked"] for m in models.json()["models"]):
+            return
+        time.sleep(0.5)
+    raise SystemExit("the API never polled the registry")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
+    parser.add_argument("--quick", action="store_true", help="2 s per scenario: a smoke run")
+    args = parser.parse_args()
+    seconds = 2.0 if args.quick else args.duration
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    home = prepare_home()
+    tracking = f"sqlite:///{home / 'mlflow.db'}"
+    scratch = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    results: list[Result] = []
+    facts: dict[str, tuple[float, float]] = {}
+
+    env = {
+        "MODELCYCLE_HOME": str(home),
+        "MODELCYCLE_API_KEYS": API_KEY,
+        "MODELCYCLE_LOG_FORMAT": "json",
+        "MODELCYCLE_SERVING_CACHE_DIR": str(scratch / "cache"),
+    }
+    ours = [sys.executable, "-m", "modelcycle", "serve", "--port"]
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    path = f"/v1/models/{MODEL}/predict"
+
+    # First start fills the cache from the registry; the cold start we report is a restart.
+    port = free_port()
+    with run_server(
+        "modelcycle", [*ours, str(port)], env, "/readyz", path, auth, port, scratch / "first.log"
+    ) as first:
+        features = requests.get(first.url + "/v1/models", headers=auth, timeout=10).json()
+        names = next(m["features"] for m in features["models"] if m["name"] == MODEL)
+        first_start = first.cold_start_s
+    rows = feature_rows(home, names, 100)
+    bodies = {n: json.dumps({"instances": rows[:n]}) for n in (1, 100)}
+    mlflow_bodies = {
+        n: json.dumps({"dataframe_split": {"columns": names, "data": rows[:n]}}) for n in (1, 100)
+    }
+
+    port = free_port()
+    with run_server(
+        "modelcycle", [*ours, str(port)], env, "/readyz", path, auth, port, scratch / "ours.log"
+    ) as server:
+        _first_prediction(server, bodies[1])
+        _wait_for_first_poll(server)
+        results += bench_server(server, bodies, seconds, scratch)
+        facts["modelcycle"] = (server.cold_start_s, rss_mib(server.pid))
+
+    onnx_path = scratch / "model.onnx"
+    onnx_path.write_bytes(next((scratch / "cache").rglob("*.onnx")).read_bytes())
+    port = free_port()
+    bare = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.serving_bare:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    with run_server(
+        "bare",
+        bare,
+        {"BARE_MODEL_PATH": str(onnx_path)},
+        "/ping",
+        "/predict",
+        {},
+        port,
+        scratch / "bare.log",
+    ) as server:
+        _first_prediction(server, bodies[1])
+        results += bench_server(server, bodies, seconds, scratch)
+        facts["bare"] = (server.cold_start_s, rss_mib(server.pid))
+
+    port = free_port()
+    peer = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        f"models:/{MODEL}@champion",
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    with run_server(
+        "mlflow",
+        peer,
+        {
+            "MLFLOW_TRACKING_URI": tracking,
+            # mlflow execs `uvicorn` by name: the venv's bin must be on PATH.
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        },
+        "/ping",
+        "/invocations",
+        {},
+        port,
+        scratch / "mlflow.log",
+    ) as server:
+        _first_prediction(server, mlflow_bodies[1])
+        results += bench_server(server, mlflow_bodies, seconds, scratch)
+        facts["mlflow"] = (server.cold_start_s, rss_mib(server.pid))
+
+    write_section("serving", render(results, facts, first_start, seconds))
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def render(
+    results: list[Result], facts: dict[str, tuple[float, float]], first_start: float, seconds: float
+) -> str:
+    by = {(r.server, r.scenario): r for r in results}
+    lines = [
+        "## Serving (`make bench-serving`)",
+        "",
+        f"{machine_line()}; wrk, 1 thread, {seconds:g} s per scenario, loopback; the registered",
+        "LightGBM classifier (501 features). modelcycle runs with API keys, validation,",
+        "metrics and the prediction log on; mlflow is `mlflow models serve --env-manager local`",
+        "of the same version; bare is FastAPI + ONNX Runtime in ~20 lines (serving_bare.py).",
+        "",
+        "| server | scenario | req/s | p50 ms | p99 ms | errors |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.server} | {r.scenario} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | "
+            f"{r.p99_ms:.2f} | {r.errors} |"
+        )
+    lines += ["", "| server | cold start s | RSS MiB |", "|---|---:|---:|"]
+    for name, (cold, rss) in facts.items():
+        lines.append(f"| {name} | {cold:.2f} | {rss:.0f} |")
+    lines += [
+        "",
+        f"modelcycle's first start (empty cache, MLflow imported, artifacts fetched from the "
+        f"registry) took {first_start:.2f} s; the cold start above is a restart with the cache.",
+        "",
+        "| scenario | modelcycle / mlflow (req/s) | modelcycle / bare (req/s) |",
+        "|---|---:|---:|",
+    ]
+    for scenario, _, _ in SCENARIOS:
+        ours, peer, bare = (by[(s, scenario)] for s in ("modelcycle", "mlflow", "bare"))
+        versus_peer = (
+            f"{ours.requests_per_s / peer.requests_per_s:.0f}×"
+            if peer.requests_per_s > 0
+            else "∞ (mlflow answered none in time)"
+        )
+        lines.append(
+            f"| {scenario} | {versus_peer} | {ours.requests_per_s / bare.requests_per_s:.0%} |"
+        )
+    lines += [
+        "",
+        "Targets (issue 4): ≥100× mlflow's single-row throughput, ≥70% of the bare handler's,",
+        "p99 under 20 ms at c32, cold start under 2 s, no failed request.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
