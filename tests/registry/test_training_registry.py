@@ -13,14 +13,13 @@ import pytest
 
 from modelcycle.simulate import FleetSpec, simulate_fleet
 from tests.support.cli import run_cli
+from tests.support.registry import CLASSIFIER, DETECTOR, registry_env
 from tests.support.servers import MlflowServer
 
 pytestmark = pytest.mark.slow
 
 START = date(2026, 1, 1)
 DAYS = 4
-CLASSIFIER = "sensor-fault-classifier"
-DETECTOR = "sensor-anomaly-detector"
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +41,6 @@ def _cli_json(*args: str, env: dict[str, str]) -> Any:
     return json.loads(result.stdout)
 
 
-def _env(home: Path, server: MlflowServer, experiment: str) -> dict[str, str]:
-    return {
-        **server.env,
-        "MODELCYCLE_HOME": str(home),
-        "MODELCYCLE_EXPERIMENT_NAME": experiment,
-        "MODELCYCLE_CLASSIFIER_MODEL_NAME": f"{experiment}-{CLASSIFIER}",
-        "MODELCYCLE_ANOMALY_MODEL_NAME": f"{experiment}-{DETECTOR}",
-    }
-
-
 def _s3_object_bytes(server: MlflowServer, uri: str) -> bytes:
     bucket, key = uri.removeprefix("s3://").split("/", 1)
     s3 = boto3.client(
@@ -69,7 +58,7 @@ def test_each_training_registers_a_verified_version_of_both_models(
     ingested_home: Path, mlflow_server: MlflowServer, request: pytest.FixtureRequest
 ) -> None:
     experiment = f"registry-{request.node.callspec.id}"
-    env = _env(ingested_home, mlflow_server, experiment)
+    env = registry_env(ingested_home, mlflow_server, experiment)
     last = (START + timedelta(days=DAYS - 1)).isoformat()
 
     first = _cli_json("train", "--date", last, "--window-days", str(DAYS), env=env)
@@ -107,7 +96,7 @@ def test_each_training_registers_a_verified_version_of_both_models(
 def test_unknown_model_version_is_a_clear_error(
     ingested_home: Path, mlflow_sqlite_server: MlflowServer
 ) -> None:
-    env = _env(ingested_home, mlflow_sqlite_server, "missing")
+    env = registry_env(ingested_home, mlflow_sqlite_server, "missing")
     result = run_cli("models", "show", "no-such-model", env=env)
     assert result.returncode == 3
     assert "no-such-model" in result.stderr

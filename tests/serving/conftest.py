@@ -17,12 +17,11 @@ import pytest
 from modelcycle.simulate import FleetSpec, simulate_fleet
 from tests.support.api import ApiServer, start_api
 from tests.support.cli import run_cli
+from tests.support.registry import CLASSIFIER, DETECTOR, registry_env
 from tests.support.servers import MlflowServer, unique_name
 
 START = date(2026, 1, 1)
 DAYS = 3
-CLASSIFIER = "sensor-fault-classifier"
-DETECTOR = "sensor-anomaly-detector"
 
 
 @dataclass(frozen=True)
@@ -58,16 +57,6 @@ def train_twice(env: dict[str, str]) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)
-
-
-def registry_env(home: Path, server: MlflowServer, prefix: str) -> dict[str, str]:
-    return {
-        **server.env,
-        "MODELCYCLE_HOME": str(home),
-        "MODELCYCLE_EXPERIMENT_NAME": prefix,
-        "MODELCYCLE_CLASSIFIER_MODEL_NAME": f"{prefix}-{CLASSIFIER}",
-        "MODELCYCLE_ANOMALY_MODEL_NAME": f"{prefix}-{DETECTOR}",
-    }
 
 
 @pytest.fixture(scope="session")

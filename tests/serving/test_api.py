@@ -14,10 +14,11 @@ import requests
 from mlflow.tracking import MlflowClient
 
 from modelcycle.features.windows import WINDOW_START
-from tests.serving.conftest import START, TrainedRegistry
+from tests.serving.conftest import START, TrainedRegistry, train_twice
 from tests.support.api import API_KEY, ApiServer, start_api
 from tests.support.proxy import TcpProxy
-from tests.support.servers import s3_client
+from tests.support.registry import CLASSIFIER, registry_env
+from tests.support.servers import MlflowServer, s3_client, unique_name
 
 pytestmark = pytest.mark.slow
 
@@ -258,3 +259,29 @@ def test_webhook_from_mlflow_reloads_at_once(
         finally:
             client.delete_webhook(webhook.webhook_id)
         assert "webhook: alias moved" in api.log_path.read_text()
+
+
+@pytest.mark.postgres
+def test_registry_on_postgresql_serves_and_reloads(
+    fleet_home: Path, mlflow_postgres_server: MlflowServer, server_log_dir: Path, tmp_path: Path
+) -> None:
+    """The same lifecycle with MLflow's backend store on PostgreSQL (artifacts on S3)."""
+    prefix = unique_name("serving-pg")
+    env = registry_env(fleet_home, mlflow_postgres_server, prefix)
+    train_twice(env)
+    name = f"{prefix}-{CLASSIFIER}"
+    api_env = {
+        **env,
+        "MODELCYCLE_SERVING_CACHE_DIR": str(tmp_path / "cache"),
+        "MODELCYCLE_SERVING_POLL_SECONDS": "0.5",
+    }
+    with start_api(api_env, server_log_dir) as api:
+        api.wait_ready()
+        n_features = len(_served(api, name)["features"])  # type: ignore[arg-type]
+        body = {"instances": [[1.0] * n_features]}
+        assert api.post(f"/v1/models/{name}/predict", body).json()["version"] == "1"
+        MlflowClient(tracking_uri=mlflow_postgres_server.tracking_uri).set_registered_model_alias(
+            name, "champion", "2"
+        )
+        api.wait_for_version(name, "2", timeout=20)
+        assert api.post(f"/v1/models/{name}/predict", body).json()["version"] == "2"

@@ -1,0 +1,21 @@
+"""Settings that point the CLI and the API at one MLflow server under a prefix of their own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.servers import MlflowServer
+
+CLASSIFIER = "sensor-fault-classifier"
+DETECTOR = "sensor-anomaly-detector"
+
+
+def registry_env(home: Path, server: MlflowServer, prefix: str) -> dict[str, str]:
+    """Experiment and model names start with `prefix`, so tests sharing a server never collide."""
+    return {
+        **server.env,
+        "MODELCYCLE_HOME": str(home),
+        "MODELCYCLE_EXPERIMENT_NAME": prefix,
+        "MODELCYCLE_CLASSIFIER_MODEL_NAME": f"{prefix}-{CLASSIFIER}",
+        "MODELCYCLE_ANOMALY_MODEL_NAME": f"{prefix}-{DETECTOR}",
+    }
