@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         default=None, description="Shared secret of the MLflow registry webhook (HMAC)."
     )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the monitoring store; SQLite under the home by default.",
+    )
+    alert_rules: Path | None = Field(
+        default=None, description="Alert rules YAML; the shipped default rules when unset."
+    )
 
     @field_validator("home")
     @classmethod
@@ -79,6 +86,12 @@ class Settings(BaseSettings):
     @property
     def resolved_serving_cache_dir(self) -> Path:
         return self.serving_cache_dir or self.home / "serving-cache"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'modelcycle.db').resolve()}"
 
     @property
     def resolved_lake_url(self) -> str:

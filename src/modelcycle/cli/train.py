@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import redirect_stdout
+from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,6 +20,7 @@ from modelcycle.cli.context import (
     stdout,
 )
 from modelcycle.lake import layout
+from modelcycle.settings import Settings
 
 if TYPE_CHECKING:
     from modelcycle.training.runner import TrainedVersion
@@ -43,14 +45,33 @@ def train(
     ONNX model); its ONNX export must reproduce the native scores before it is registered. A new
     version gets the alias `challenger`, and `champion` too when the model has none yet.
     """
+    from modelcycle.store import open_store
+    from modelcycle.store.training_runs import recorded_training
+
+    settings = settings_from(ctx)
+    end = layout.parse_day(date)
+    # Every training is recorded (running, then succeeded or failed) for the training alerts.
+    store = open_store(settings)
+    try:
+        with recorded_training(store, end):
+            trained, tracking_uri = _train(settings, end, window_days, seed)
+    finally:
+        store.close()
+    if as_json:
+        stdout.print_json(data=[_as_dict(t) for t in trained])
+        return
+    _print_versions(trained, tracking_uri)
+
+
+def _train(
+    settings: Settings, end: date, window_days: int, seed: int
+) -> tuple[list[TrainedVersion], str]:
     # Imported here: `modelcycle serve` must start without paying for MLflow and LightGBM.
     from modelcycle.registry.connection import connect_tracking
     from modelcycle.training.dataset import build_training_set
     from modelcycle.training.models import AnomalyDetector, FaultClassifier, WindowModel
     from modelcycle.training.runner import train_models
 
-    settings = settings_from(ctx)
-    end = layout.parse_day(date)
     lake, raw = lake_store(settings), raw_store(settings)
     tracking = connect_tracking(settings)
     with progress_bar("features", total=window_days) as progress:
@@ -72,10 +93,7 @@ def train(
     # MLflow prints progress ("View run … at …") on stdout: keep stdout for our answer.
     with stderr.status("training and registering both models"), redirect_stdout(sys.stderr):
         trained = train_models(tracking=tracking, data=data, end=end, models=models)
-    if as_json:
-        stdout.print_json(data=[_as_dict(t) for t in trained])
-        return
-    _print_versions(trained, tracking.tracking_uri)
+    return trained, tracking.tracking_uri
 
 
 def _as_dict(trained: TrainedVersion) -> dict[str, object]:

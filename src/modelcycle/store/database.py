@@ -1,0 +1,145 @@
+"""The monitoring store's connection and schema version, checked before every use.
+
+SQLite under the home folder by default, PostgreSQL in production (`MODELCYCLE_DATABASE_URL`).
+Commands refuse to run on a schema older than this code expects, rather than fail half-way; the
+embedded default database is created on first use, as MLflow does with its own SQLite store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from modelcycle.errors import ModelcycleError, StorageError
+from modelcycle.settings import Settings
+
+
+class SchemaOutOfDateError(ModelcycleError):
+    """The database's schema is older (or newer) than this version of modelcycle expects."""
+
+    exit_code = 7
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    current: str | None
+    head: str
+
+    @property
+    def is_current(self) -> bool:
+        return self.current == self.head
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is still worth naming, without secrets
+        return url.split("@")[-1]
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(files("modelcycle.store") / "migrations"))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for the store; SQLite gets foreign keys and a busy timeout for concurrent use."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ValueError) as error:
+        raise StorageError(f"bad MODELCYCLE_DATABASE_URL {redact(url)}: {error}") from error
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as error:
+        raise StorageError(
+            f"cannot reach the monitoring store {redact(str(engine.url))}: "
+            f"{str(error.orig if hasattr(error, 'orig') else error).splitlines()[0]}"
+        ) from error
+    return SchemaStatus(current=current, head=head_revision())
+
+
+def upgrade(engine: Engine) -> SchemaStatus:
+    """Migrate to the newest revision (a no-op when already there)."""
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return schema_status(engine)
+
+
+def _is_empty(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return not inspect(connection).get_table_names()
+
+
+@dataclass
+class Store:
+    """The engine and a session factory, handed to the monitoring and alerting code."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with self.sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(settings: Settings, *, check: bool = True) -> Store:
+    """The store, refusing an out-of-date schema unless it is the embedded default and empty."""
+    url = settings.resolved_database_url
+    engine = create_store_engine(url)
+    if check:
+        status = schema_status(engine)
+        if not status.is_current:
+            if settings.database_url is None and status.current is None and _is_empty(engine):
+                status = upgrade(engine)
+            else:
+                engine.dispose()
+                found = status.current or "no modelcycle schema"
+                raise SchemaOutOfDateError(
+                    f"the monitoring store {redact(url)} is at {found}, this modelcycle needs "
+                    f"{status.head}: run `modelcycle db upgrade`"
+                )
+    return Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))

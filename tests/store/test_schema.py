@@ -1,0 +1,76 @@
+"""The monitoring store's schema: migrated by `db upgrade`, refused by commands when behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from tests.support.cli import run_cli
+from tests.support.servers import sqlalchemy_postgres_url
+
+TABLES = {
+    "alembic_version",
+    "alert_events",
+    "alert_states",
+    "deliveries",
+    "drift_results",
+    "drift_summaries",
+    "evaluations",
+    "score_runs",
+    "training_runs",
+}
+
+
+def _schema_round_trip(database_url: str, home: Path) -> None:
+    env = {"MODELCYCLE_HOME": str(home), "MODELCYCLE_DATABASE_URL": database_url}
+    refused = run_cli("alerts", "list", env=env)
+    assert refused.returncode == 7
+    assert "no modelcycle schema" in refused.stderr
+    assert "run `modelcycle db upgrade`" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    current = run_cli("db", "current", env=env)
+    assert current.returncode == 1 and "out of date" in current.stdout
+
+    upgraded = run_cli("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "empty → 0001" in upgraded.stdout
+    again = run_cli("db", "upgrade", env=env)
+    assert "already at 0001" in again.stdout
+
+    engine = create_engine(database_url)
+    try:
+        assert set(inspect(engine).get_table_names()) >= TABLES
+    finally:
+        engine.dispose()
+    listed = run_cli("alerts", "list", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip() == "[]"
+
+
+def test_sqlite_store_is_refused_until_upgraded(tmp_path: Path) -> None:
+    _schema_round_trip(f"sqlite:///{tmp_path / 'store.db'}", tmp_path)
+
+
+@pytest.mark.postgres
+def test_postgresql_store_is_refused_until_upgraded(tmp_path: Path, postgres_url: str) -> None:
+    _schema_round_trip(sqlalchemy_postgres_url(postgres_url), tmp_path)
+
+
+def test_the_embedded_default_store_is_created_on_first_use(tmp_path: Path) -> None:
+    result = run_cli("alerts", "list", "--json", env={"MODELCYCLE_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "modelcycle.db").exists()
+
+
+def test_an_unreachable_store_is_one_line(tmp_path: Path) -> None:
+    env = {
+        "MODELCYCLE_HOME": str(tmp_path),
+        "MODELCYCLE_DATABASE_URL": "postgresql+psycopg2://postgres:hunter2@127.0.0.1:1/none",
+    }
+    result = run_cli("alerts", "list", env=env)
+    assert result.returncode == 4
+    assert "cannot reach the monitoring store" in result.stderr
+    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
