@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.monitored import fleet_env, monitored_fleet
 from tests.support.servers import (
     MlflowServer,
     S3Server,
@@ -110,3 +111,6 @@ def mlflow_client_env(
     for name, value in mlflow_sqlite_server.env.items():
         monkeypatch.setenv(name, value)
     return mlflow_sqlite_server.env
+
+
+__all__ = ["fleet_env", "monitored_fleet"]  # fixtures shared by tests/monitoring and tests/alerting

@@ -17,7 +17,7 @@ import pytest
 from modelcycle.simulate import FleetSpec, simulate_fleet
 from tests.support.api import ApiServer, start_api
 from tests.support.cli import run_cli
-from tests.support.registry import CLASSIFIER, DETECTOR, registry_env
+from tests.support.registry import PrefixedModels, registry_env
 from tests.support.servers import MlflowServer, unique_name
 
 START = date(2026, 1, 1)
@@ -25,19 +25,11 @@ DAYS = 3
 
 
 @dataclass(frozen=True)
-class TrainedRegistry:
+class TrainedRegistry(PrefixedModels):
     home: Path
     server: MlflowServer
     prefix: str
     env: dict[str, str]
-
-    @property
-    def classifier(self) -> str:
-        return f"{self.prefix}-{CLASSIFIER}"
-
-    @property
-    def detector(self) -> str:
-        return f"{self.prefix}-{DETECTOR}"
 
 
 def ingest_fleet(home: Path) -> None:

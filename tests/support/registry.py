@@ -19,3 +19,17 @@ def registry_env(home: Path, server: MlflowServer, prefix: str) -> dict[str, str
         "MODELCYCLE_CLASSIFIER_MODEL_NAME": f"{prefix}-{CLASSIFIER}",
         "MODELCYCLE_ANOMALY_MODEL_NAME": f"{prefix}-{DETECTOR}",
     }
+
+
+class PrefixedModels:
+    """The two registered model names of a test that registers under its own `prefix`."""
+
+    prefix: str
+
+    @property
+    def classifier(self) -> str:
+        return f"{self.prefix}-{CLASSIFIER}"
+
+    @property
+    def detector(self) -> str:
+        return f"{self.prefix}-{DETECTOR}"

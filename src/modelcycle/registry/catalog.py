@@ -100,3 +100,21 @@ def show_version(client: MlflowClient, name: str, version: str | None) -> ModelV
         if error.error_code == "RESOURCE_DOES_NOT_EXIST":
             raise DataNotFoundError(f"no version {version} of model {name!r}") from error
         raise RegistryError(f"reading {name} failed: {first_line(error)}") from error
+
+
+def newest_versions(client: MlflowClient, names: list[str]) -> dict[str, tuple[str, datetime]]:
+    """Each model's newest registered version and when it was registered (absent: none yet)."""
+    newest: dict[str, tuple[str, datetime]] = {}
+    for name in names:
+        try:
+            versions = client.search_model_versions(f"name='{name}'")
+        except MlflowException as error:
+            reason = first_line(error)
+            raise RegistryError(f"listing versions of {name} failed: {reason}") from error
+        if versions:
+            latest = max(versions, key=lambda v: int(v.version))
+            newest[name] = (
+                str(latest.version),
+                datetime.fromtimestamp(latest.creation_timestamp / 1000, tz=UTC),
+            )
+    return newest

@@ -1,0 +1,195 @@
+"""`modelcycle score`, `evaluate` and `monitor report`: how the champion does, day by day."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from modelcycle.cli.context import lake_store, raw_store, settings_from, stderr, stdout
+from modelcycle.errors import InvalidInputError
+from modelcycle.lake import layout
+from modelcycle.settings import Settings
+
+if TYPE_CHECKING:
+    from modelcycle.monitoring.daily import Monitoring
+    from modelcycle.monitoring.report import ModelReport
+
+monitor_app = typer.Typer(help="Reports on the production models.", no_args_is_help=True)
+
+DateOption = Annotated[str, typer.Option("--date", help="The day, YYYY-MM-DD.")]
+
+
+@contextmanager
+def monitoring_for(settings: Settings) -> Iterator[Monitoring]:
+    from modelcycle.monitoring.daily import Monitoring
+    from modelcycle.store import open_store
+
+    store = open_store(settings)
+    try:
+        yield Monitoring(
+            settings=settings, lake=lake_store(settings), raw=raw_store(settings), store=store
+        )
+    finally:
+        store.close()
+
+
+def score(
+    ctx: typer.Context,
+    date: DateOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Score every device-window of a day with each model's champion; measure feature drift.
+
+    Scores go to the lake (scores/date=D/<model>.parquet) with the model version; the drift of
+    each feature against the champion's training data (PSI) goes to the monitoring store.
+    """
+    from modelcycle.monitoring.daily import score_day
+
+    day = layout.parse_day(date)
+    with monitoring_for(settings_from(ctx)) as monitoring, stderr.status(f"scoring {day}"):
+        results = score_day(monitoring, day)
+    rows = [
+        {
+            "model": r.model,
+            "version": r.version,
+            "windows": r.n_windows,
+            "flagged": r.n_flagged,
+            "scores": r.location,
+            "drifted_features": None if r.drift is None else r.drift.n_drifted,
+            "drift_share": None if r.drift is None else round(r.drift.share_drifted, 4),
+        }
+        for r in results
+    ]
+    if as_json:
+        stdout.print_json(data=rows)
+        return
+    table = Table(title=f"scored {day}")
+    for column in rows[0] if rows else ():
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("-" if v is None else str(v) for v in row.values()))
+    stdout.print(table)
+
+
+def evaluate(
+    ctx: typer.Context,
+    date: DateOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Record the champion's (and challenger's) metrics on a day whose labels have arrived.
+
+    Labels come from the maintenance ledger; a day the ledger does not cover yet is refused and
+    nothing is recorded. Re-running a day replaces its evaluation.
+    """
+    from modelcycle.monitoring.daily import evaluate_day
+
+    day = layout.parse_day(date)
+    with monitoring_for(settings_from(ctx)) as monitoring, stderr.status(f"evaluating {day}"):
+        results = evaluate_day(monitoring, day)
+    if as_json:
+        stdout.print_json(
+            data=[
+                {
+                    "model": r.model,
+                    "version": r.version,
+                    "role": r.role,
+                    "n": r.n_rows,
+                    "positives": r.n_positive,
+                    "metrics": {k: None if math.isnan(v) else v for k, v in r.metrics.items()},
+                }
+                for r in results
+            ]
+        )
+        return
+    table = Table(title=f"evaluated {day}")
+    for column in ("model", "version", "role", "windows", "faulty", "accuracy", "f1", "roc_auc"):
+        table.add_column(column)
+    for r in results:
+        m = r.metrics
+        table.add_row(
+            r.model,
+            r.version,
+            r.role,
+            str(r.n_rows),
+            str(r.n_positive),
+            *(f"{m[k]:.3f}" for k in ("accuracy", "f1", "roc_auc")),
+        )
+    stdout.print(table)
+
+
+@monitor_app.command("report")
+def report(
+    ctx: typer.Context,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", help="Only this model (repeatable).")
+    ] = None,
+    days: Annotated[int, typer.Option("--days", min=1, help="Days of history to show.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object by model.")] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also write a chart: FILE.png or FILE.html.")
+    ] = None,
+) -> None:
+    """Accuracy per day, its 7-day average, the version behind each day, drift and model age."""
+    from modelcycle.monitoring.report import build_report, write_chart
+    from modelcycle.registry.catalog import newest_versions
+    from modelcycle.registry.connection import registry_client
+    from modelcycle.store import open_store
+
+    settings = settings_from(ctx)
+    names = model or list(settings.model_names)
+    unknown = [n for n in names if n not in settings.model_names]
+    if unknown:
+        raise InvalidInputError(
+            f"--model {unknown[0]}: not a monitored model ({', '.join(settings.model_names)})"
+        )
+    client, _ = registry_client(settings)
+    store = open_store(settings)
+    try:
+        reports = build_report(
+            store, names, days=days, newest_versions=newest_versions(client, names)
+        )
+    finally:
+        store.close()
+    now = datetime.now(UTC)
+    if plot is not None:
+        write_chart(reports, plot, now)
+        stderr.print(f"chart written to {plot}")
+    if as_json:
+        stdout.print_json(data={r.model: r.to_json_dict(now) for r in reports})
+        return
+    for r in reports:
+        _print_report(r, now)
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _print_report(report: ModelReport, now: datetime) -> None:
+    age = report.age_hours(now)
+    stdout.print(
+        f"[bold]{report.model}[/bold]  7-day accuracy {_fmt(report.accuracy_7d_avg)}  "
+        f"newest version {report.newest_version or '-'} ({_fmt(age, 1)} h old)"
+    )
+    if report.drift:
+        drift = report.drift
+        stdout.print(
+            f"  drift on {drift['date']}: {drift['n_drifted']}/{drift['n_features']} features "
+            f"(worst {drift['max_feature']}, PSI {drift['max_value']})"
+        )
+    if not report.daily:
+        stdout.print("  no evaluations yet: run `modelcycle evaluate --date D`")
+        return
+    table = Table()
+    for column in ("date", "accuracy", "version", "windows"):
+        table.add_column(column)
+    for d in report.daily:
+        table.add_row(d.day.isoformat(), f"{d.accuracy:.3f}", d.version, str(d.n))
+    stdout.print(table)

@@ -1,0 +1,1 @@
+"""How the production models do after training: batch scores, evaluations, drift, reports."""

@@ -1,0 +1,89 @@
+"""Reading the monitoring store: accuracy over time, 7-day averages, the latest drift."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from modelcycle.store import Store
+from modelcycle.store.tables import DriftSummary, Evaluation
+
+CHAMPION_BATCH = (Evaluation.role == "champion", Evaluation.source == "batch")
+
+
+@dataclass(frozen=True)
+class DailyAccuracy:
+    day: date
+    accuracy: float
+    version: str
+    n: int
+    metric: float
+
+
+def daily_metric(
+    store: Store, model: str, *, metric: str = "accuracy", days: int | None = None
+) -> list[DailyAccuracy]:
+    """The champion's metric per evaluated day, oldest first, over the last `days` days."""
+    column = getattr(Evaluation, metric)
+    with store.session() as session:
+        query = select(Evaluation).where(Evaluation.model == model, *CHAMPION_BATCH)
+        if days is not None:
+            latest = session.scalar(
+                select(func.max(Evaluation.day)).where(Evaluation.model == model, *CHAMPION_BATCH)
+            )
+            if latest is None:
+                return []
+            query = query.where(Evaluation.day > latest - timedelta(days=days))
+        rows = session.scalars(query.order_by(Evaluation.day)).all()
+        return [
+            DailyAccuracy(
+                day=row.day,
+                accuracy=row.accuracy,
+                version=row.version,
+                n=row.n_rows,
+                metric=float(getattr(row, column.key))
+                if getattr(row, column.key) is not None
+                else float("nan"),
+            )
+            for row in rows
+        ]
+
+
+def window_average(
+    daily: Sequence[DailyAccuracy], window_days: int = 7, *, use_metric: bool = False
+) -> float | None:
+    """Mean over the `window_days` calendar days that end with the newest evaluated day."""
+    if not daily:
+        return None
+    newest = daily[-1].day
+    values = [
+        (d.metric if use_metric else d.accuracy)
+        for d in daily
+        if d.day > newest - timedelta(days=window_days)
+    ]
+    values = [v for v in values if v == v]  # NaN when the metric needs both classes
+    return sum(values) / len(values) if values else None
+
+
+def accuracy_averages(
+    store: Store, models: Sequence[str], *, window_days: int = 7
+) -> dict[str, float]:
+    """Each model's average accuracy over its last `window_days` days (absent: no evaluations)."""
+    averages = {}
+    for model in models:
+        value = window_average(daily_metric(store, model, days=window_days), window_days)
+        if value is not None:
+            averages[model] = value
+    return averages
+
+
+def latest_drift(store: Store, model: str) -> DriftSummary | None:
+    with store.session() as session:
+        return session.scalars(
+            select(DriftSummary)
+            .where(DriftSummary.model == model)
+            .order_by(DriftSummary.day.desc())
+        ).first()
