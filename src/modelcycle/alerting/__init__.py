@@ -1,0 +1,1 @@
+"""Alert rules, their state (firing → resolved) and the channels that carry them."""

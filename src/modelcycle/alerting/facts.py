@@ -1,0 +1,68 @@
+"""Facts for the rules, from the real sources: MLflow's registry, the lake and the fleet file."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import cache
+
+import polars as pl
+
+from modelcycle.alerting.signals import Facts, latest_scored_day
+from modelcycle.lake.fleet import read_fleet
+from modelcycle.monitoring.scoring import read_scores
+from modelcycle.settings import Settings
+from modelcycle.storage import ObjectStore
+from modelcycle.store import Store
+
+
+def build_facts(
+    settings: Settings,
+    store: Store,
+    *,
+    lake: ObjectStore,
+    raw: ObjectStore,
+    now: datetime,
+    scores_day: date | None = None,
+) -> Facts:
+    """Registry and lake are only asked when a rule needs them, and at most once per check."""
+
+    def newest_versions(models: list[str]) -> dict[str, tuple[str, datetime]]:
+        from modelcycle.registry.catalog import newest_versions as from_registry
+        from modelcycle.registry.connection import check_server, registry_client
+
+        uri = settings.resolved_tracking_uri
+        if uri.startswith(("http://", "https://")):
+            check_server(uri)
+        client, _ = registry_client(settings)
+        return from_registry(client, models)
+
+    def device_scores(model: str, day: date | None) -> tuple[date, pl.DataFrame] | None:
+        wanted = day or latest_scored_day(store, model)
+        if wanted is None:
+            return None
+        table = read_scores(lake, wanted, model)
+        if table is None:
+            return None
+        return wanted, pl.from_arrow(table)  # type: ignore[return-value]
+
+    @cache
+    def customers() -> dict[str, str]:
+        fleet = read_fleet(raw)
+        return dict(
+            zip(
+                fleet.column("device_id").to_pylist(),
+                fleet.column("customer_id").to_pylist(),
+                strict=True,
+            )
+        )
+
+    return Facts(
+        store=store,
+        now=now,
+        newest_versions=newest_versions,
+        device_scores=device_scores,
+        customers=customers,
+        default_models=settings.model_names,
+        anomaly_model=settings.anomaly_model_name,
+        scores_day=scores_day,
+    )

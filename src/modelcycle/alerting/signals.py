@@ -1,0 +1,256 @@
+"""What each rule type sees right now: a list of signals, one per thing that is wrong.
+
+Rules only observe; `engine` turns signals into alert state and messages. A rule that cannot be
+evaluated (the registry is down) raises, and its alerts keep their state rather than resolve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import polars as pl
+from sqlalchemy import select
+
+from modelcycle.alerting.config import (
+    AccuracyRule,
+    DeviceAnomalyRule,
+    DriftRule,
+    ModelStaleRule,
+    RuleConfig,
+    TrainingFailedRule,
+    TrainingSlaRule,
+)
+from modelcycle.features.windows import WINDOW_MINUTES, WINDOW_START
+from modelcycle.lake.schema import DEVICE_COLUMN
+from modelcycle.monitoring.queries import daily_metric, latest_drift, window_average
+from modelcycle.store import Store
+from modelcycle.store.tables import ScoreRun, TrainingRun
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A condition that holds now; `key` deduplicates it across checks."""
+
+    key: str
+    rule: str
+    kind: str
+    severity: str
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+    customer_id: str | None = None
+
+
+@dataclass
+class Facts:
+    """Where rules look: the store, plus lazily fetched registry and lake facts."""
+
+    store: Store
+    now: datetime
+    newest_versions: Callable[[list[str]], dict[str, tuple[str, datetime]]]
+    device_scores: Callable[[str, date | None], tuple[date, pl.DataFrame] | None]
+    customers: Callable[[], dict[str, str]]
+    default_models: tuple[str, ...]
+    anomaly_model: str
+    scores_day: date | None = None
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the store only ever writes UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def model_stale(name: str, rule: ModelStaleRule, facts: Facts) -> list[Signal]:
+    models = rule.models or list(facts.default_models)
+    newest = facts.newest_versions(models)
+    signals = []
+    for model in models:
+        if model not in newest:
+            summary = f"{model} has no registered version"
+            details: dict[str, Any] = {"model": model}
+        else:
+            version, created = newest[model]
+            age = (facts.now - created).total_seconds() / 3600
+            if age <= rule.max_age_hours:
+                continue
+            summary = (
+                f"{model}: newest version v{version} is {age:.0f} h old "
+                f"(limit {rule.max_age_hours:g} h)"
+            )
+            details = {"model": model, "version": version, "age_hours": round(age, 2)}
+        signals.append(
+            Signal(f"model_stale:{model}", name, rule.type, rule.severity, summary, details)
+        )
+    return signals
+
+
+def accuracy(name: str, rule: AccuracyRule, facts: Facts) -> list[Signal]:
+    daily = daily_metric(facts.store, rule.model, metric=rule.metric, days=rule.window_days)
+    value = window_average(daily, rule.window_days, use_metric=True)
+    if value is None:
+        return []
+    crossed = value < rule.threshold if rule.direction == "below" else value > rule.threshold
+    if not crossed:
+        return []
+    summary = (
+        f"{rule.model}: {rule.window_days}-day {rule.metric} {value:.3f} is {rule.direction} "
+        f"{rule.threshold:g}"
+    )
+    details = {
+        "model": rule.model,
+        "metric": rule.metric,
+        "value": round(value, 4),
+        "threshold": rule.threshold,
+        "direction": rule.direction,
+        "days": [d.day.isoformat() for d in daily],
+        "versions": sorted({d.version for d in daily}),
+    }
+    key = f"accuracy:{name}:{rule.model}"
+    return [Signal(key, name, rule.type, rule.severity, summary, details)]
+
+
+def training_failed(name: str, rule: TrainingFailedRule, facts: Facts) -> list[Signal]:
+    with facts.store.session() as session:
+        latest = session.scalars(
+            select(TrainingRun)
+            .where(TrainingRun.status != "running")
+            .order_by(TrainingRun.started_at.desc())
+        ).first()
+    if latest is None or latest.status != "failed":
+        return []
+    summary = f"training for {latest.day} failed: {latest.error or 'no reason recorded'}"
+    details = {"day": latest.day.isoformat(), "run": latest.id, "error": latest.error}
+    return [Signal("training_failed", name, rule.type, rule.severity, summary, details)]
+
+
+def training_sla_missed(name: str, rule: TrainingSlaRule, facts: Facts) -> list[Signal]:
+    today = facts.now.astimezone(UTC).date()
+    hour, minute = (int(p) for p in rule.deadline.split(":"))
+    deadline = datetime.combine(today, time(hour, minute), tzinfo=UTC)
+    if facts.now < deadline:
+        return []
+    start_of_day = datetime.combine(today, time(), tzinfo=UTC)
+    with facts.store.session() as session:
+        finished = session.scalars(
+            select(TrainingRun.finished_at).where(
+                TrainingRun.status == "succeeded", TrainingRun.finished_at.is_not(None)
+            )
+        ).all()
+    if any(start_of_day <= as_utc(f) <= facts.now for f in finished if f is not None):
+        return []  # on time, or late: a late success resolves the alert
+    summary = f"no training succeeded on {today} by {rule.deadline} UTC"
+    details = {"day": today.isoformat(), "deadline": deadline.isoformat()}
+    return [
+        Signal(f"training_sla_missed:{today}", name, rule.type, rule.severity, summary, details)
+    ]
+
+
+def drift(name: str, rule: DriftRule, facts: Facts) -> list[Signal]:
+    signals = []
+    for model in [rule.model] if rule.model else facts.default_models:
+        summary_row = latest_drift(facts.store, model)
+        if summary_row is None or summary_row.share_drifted <= rule.max_share:
+            continue
+        summary = (
+            f"{model}: {summary_row.n_drifted}/{summary_row.n_features} features drifted on "
+            f"{summary_row.day} (worst {summary_row.max_feature}, PSI {summary_row.max_value:.2f})"
+        )
+        details = {
+            "model": model,
+            "day": summary_row.day.isoformat(),
+            "share_drifted": round(summary_row.share_drifted, 4),
+            "max_feature": summary_row.max_feature,
+        }
+        signals.append(Signal(f"drift:{model}", name, rule.type, rule.severity, summary, details))
+    return signals
+
+
+def anomalous_runs(scores: pl.DataFrame, threshold: float, consecutive: int) -> pl.DataFrame:
+    """Per device, the longest run of consecutive hourly windows scoring above `threshold`."""
+    step = timedelta(minutes=WINDOW_MINUTES)
+    ordered = scores.sort(DEVICE_COLUMN, WINDOW_START).with_columns(
+        above=pl.col("score") > threshold
+    )
+    breaks = (pl.col(WINDOW_START).diff().over(DEVICE_COLUMN) != step).fill_null(True) | (
+        pl.col("above") != pl.col("above").shift(1).over(DEVICE_COLUMN)
+    ).fill_null(True)
+    runs = (
+        ordered.with_columns(run=breaks.cast(pl.Int32).cum_sum().over(DEVICE_COLUMN))
+        .filter(pl.col("above"))
+        .group_by(DEVICE_COLUMN, "run")
+        .agg(
+            windows=pl.len(),
+            first=pl.col(WINDOW_START).min(),
+            last=pl.col(WINDOW_START).max(),
+            peak=pl.col("score").max(),
+        )
+        .filter(pl.col("windows") >= consecutive)
+    )
+    return (
+        runs.sort("windows", descending=True)
+        .unique(DEVICE_COLUMN, keep="first")
+        .sort(DEVICE_COLUMN)
+    )
+
+
+def device_anomaly(name: str, rule: DeviceAnomalyRule, facts: Facts) -> list[Signal]:
+    model = rule.model or facts.anomaly_model
+    found = facts.device_scores(model, facts.scores_day)
+    if found is None:
+        return []
+    day, scores = found
+    runs = anomalous_runs(scores, rule.threshold, rule.consecutive)
+    if runs.is_empty():
+        return []
+    customers = facts.customers()
+    signals = []
+    for row in runs.iter_rows(named=True):
+        device = row[DEVICE_COLUMN]
+        summary = (
+            f"device {device}: {row['windows']} windows in a row above the anomaly threshold "
+            f"on {day} (from {row['first']:%H:%M}, peak {row['peak']:.3f})"
+        )
+        details = {
+            "device_id": device,
+            "model": model,
+            "day": day.isoformat(),
+            "windows": row["windows"],
+            "first_window": row["first"].isoformat(),
+            "last_window": row["last"].isoformat(),
+            "peak_score": round(float(row["peak"]), 4),
+        }
+        signals.append(
+            Signal(
+                f"device_anomaly:{device}",
+                name,
+                rule.type,
+                rule.severity,
+                summary,
+                details,
+                customer_id=customers.get(device),
+            )
+        )
+    return signals
+
+
+RULES: dict[str, Callable[[str, Any, Facts], list[Signal]]] = {
+    "model_stale": model_stale,
+    "accuracy": accuracy,
+    "training_failed": training_failed,
+    "training_sla_missed": training_sla_missed,
+    "drift": drift,
+    "device_anomaly": device_anomaly,
+}
+
+
+def signals_for(name: str, rule: RuleConfig, facts: Facts) -> list[Signal]:
+    return RULES[rule.type](name, rule, facts)
+
+
+def latest_scored_day(store: Store, model: str) -> date | None:
+    with store.session() as session:
+        return session.scalars(
+            select(ScoreRun.day).where(ScoreRun.model == model).order_by(ScoreRun.day.desc())
+        ).first()
