@@ -24,7 +24,7 @@ from modelcycle.serving.middleware import ServingMiddleware
 from modelcycle.serving.prediction_log import PredictionLog
 from modelcycle.serving.registry_source import RegistrySource, VersionSource
 from modelcycle.serving.routes import health, predictions
-from modelcycle.serving.services import Services, document_bearer_auth
+from modelcycle.serving.services import ServedAccuracy, Services, document_bearer_auth
 from modelcycle.serving.webhooks import RecentDeliveries, webhooks
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore, open_store
@@ -90,6 +90,19 @@ async def _poll_registry(manager: ModelManager, interval: float) -> None:
         await asyncio.to_thread(manager.refresh_all)
 
 
+async def _poll_accuracy(accuracy: ServedAccuracy, interval: float) -> None:
+    """Read the served models' accuracy now, then every `interval` seconds, for `/metrics`.
+
+    A loop of its own: a slow store (the first open may migrate it, an unreachable database waits
+    for its connect timeout) must not hold up the registry poll and so the model reloads.
+    """
+    await asyncio.to_thread(accuracy.refresh)
+    gc.freeze()  # SQLAlchemy's long-lived objects, as MLflow's in `_poll_registry`
+    while True:
+        await asyncio.sleep(interval)
+        await asyncio.to_thread(accuracy.refresh)
+
+
 def build_services(
     settings: Settings,
     *,
@@ -103,10 +116,12 @@ def build_services(
         source=source or RegistrySource(settings),
         cache=ArtifactCache(settings.resolved_serving_cache_dir),
     )
+    accuracy = ServedAccuracy(settings, manager.names)
     return Services(
         settings=settings,
         manager=manager,
-        metrics=ApiMetrics(manager),
+        metrics=ApiMetrics(manager, accuracy_source=accuracy.current),
+        accuracy=accuracy,
         prediction_log=PredictionLog(lake),
         devices=_fleet(raw),
         api_keys=frozenset(key.encode() for key in settings.api_key_set),
@@ -135,9 +150,9 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(services.manager.start_from_cache)
         services.prediction_log.start()
-        poller = asyncio.create_task(
-            _poll_registry(services.manager, settings.serving_poll_seconds)
-        )
+        interval = settings.serving_poll_seconds
+        poller = asyncio.create_task(_poll_registry(services.manager, interval))
+        accuracy_poller = asyncio.create_task(_poll_accuracy(services.accuracy, interval))
         app.state.poller = poller
         log.info(
             "serving",
@@ -148,10 +163,12 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
         try:
             yield
         finally:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+            for task in (poller, accuracy_poller):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await asyncio.to_thread(services.prediction_log.stop)
+            await asyncio.to_thread(services.accuracy.close)
 
     app = FastAPI(
         title="modelcycle prediction API",

@@ -1,17 +1,81 @@
-"""What the routes depend on, built once per app, and the API-key rule."""
+"""What the routes and metrics depend on, built once per app, and the API-key rule."""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
+import structlog
 from fastapi import FastAPI, Request
 
+from modelcycle.errors import ModelcycleError
 from modelcycle.serving.manager import ModelManager
-from modelcycle.serving.metrics import ApiMetrics
+from modelcycle.serving.metrics import ACCURACY_WINDOW_DAYS, ApiMetrics
 from modelcycle.serving.prediction_log import PredictionLog
 from modelcycle.settings import Settings
+
+if TYPE_CHECKING:
+    from modelcycle.store import Store
+
+log = structlog.get_logger(__name__)
+
+
+class ServedAccuracy:
+    """The served models' 7-day accuracy from the monitoring store, kept for `/metrics`.
+
+    The poll loop calls `refresh`; a scrape reads `current`, never the database. When the store
+    cannot be read (unreachable, schema out of date) the last values stay, the cause is logged
+    once, and the next poll tries again; the API serves predictions either way.
+    """
+
+    def __init__(self, settings: Settings, names: Sequence[str]):
+        self.settings = settings
+        self.names = tuple(names)
+        self._values: Mapping[str, float] = MappingProxyType({})
+        self._store: Store | None = None
+        self._failing: str | None = None
+
+    def current(self) -> Mapping[str, float]:
+        return self._values
+
+    def refresh(self) -> None:
+        """Re-read the averages; never raises, as it shares the poll loop with model reloads."""
+        try:
+            values = self._read()
+        except ModelcycleError as error:
+            self._warn_once(str(error))
+        except Exception as error:  # noqa: BLE001 - a store bug must not stop model reloads
+            first_line = next(iter(str(error).splitlines()), "")
+            self._warn_once(f"{type(error).__name__}: {first_line}", trace=True)
+        else:
+            self._values = MappingProxyType(dict(values))
+            if self._failing is not None:
+                log.info("accuracy gauge refreshed again", models=sorted(values))
+                self._failing = None
+
+    def _read(self) -> Mapping[str, float]:
+        # Imported here, like the store, to keep the API's start fast.
+        from modelcycle.monitoring.queries import accuracy_averages
+
+        if self._store is None:
+            from modelcycle.store import open_store
+
+            self._store = open_store(self.settings)
+        return accuracy_averages(self._store, self.names, window_days=ACCURACY_WINDOW_DAYS)
+
+    def _warn_once(self, cause: str, *, trace: bool = False) -> None:
+        if cause != self._failing:
+            details: dict[str, Any] = {"exc_info": True} if trace else {}
+            log.warning("accuracy gauge not refreshed", error=cause, **details)
+            self._failing = cause
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 @dataclass(frozen=True)
@@ -19,6 +83,7 @@ class Services:
     settings: Settings
     manager: ModelManager
     metrics: ApiMetrics
+    accuracy: ServedAccuracy
     prediction_log: PredictionLog
     devices: frozenset[str] | None
     api_keys: frozenset[bytes]
