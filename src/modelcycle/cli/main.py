@@ -6,10 +6,13 @@ import sys
 
 import typer
 
+from modelcycle.cli.alerts import alerts_app
 from modelcycle.cli.context import build_settings, stderr
+from modelcycle.cli.db import db_app
 from modelcycle.cli.demo import demo
 from modelcycle.cli.ingest import ingest
 from modelcycle.cli.models import models_app
+from modelcycle.cli.monitor import evaluate, monitor_app, score
 from modelcycle.cli.serve import serve
 from modelcycle.cli.simulate import simulate
 from modelcycle.cli.train import train
@@ -38,7 +41,12 @@ app.command()(ingest)
 app.command()(train)
 app.command()(demo)
 app.command()(serve)
+app.command()(score)
+app.command()(evaluate)
 app.add_typer(models_app, name="models")
+app.add_typer(monitor_app, name="monitor")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(db_app, name="db")
 
 
 def run() -> None:
