@@ -166,3 +166,28 @@ def test_online_predictions_logged_by_the_api_are_evaluated_with_the_same_labels
         f"SELECT source FROM evaluations WHERE model = '{monitored_fleet.classifier}' ORDER BY 1",
     )
     assert sources == [("batch",), ("online",)]
+
+
+def test_monitor_daily_scores_evaluates_and_checks_alerts_in_one_command(
+    monitored_fleet: MonitoredFleet, fleet_env: dict[str, str], tmp_path: Path
+) -> None:
+    summary = _cli_json(
+        fleet_env, "monitor", "daily", "--date", str(day(7)), "--evaluate-date", str(day(6))
+    )
+    assert isinstance(summary, dict)
+    assert {s["model"] for s in summary["scored"]} == {
+        monitored_fleet.classifier,
+        monitored_fleet.detector,
+    }
+    assert {(e["model"], e["role"]) for e in summary["evaluated"]} == {
+        (monitored_fleet.classifier, "champion"),
+        (monitored_fleet.detector, "champion"),
+    }
+    assert summary["evaluation_skipped"] is None and summary["rule_errors"] == {}
+    # the shipped rules saw the day's scores: device alerts come from day 7's anomaly scores
+    assert any(key.startswith("device_anomaly:") for key in summary["firing"])
+
+    unlabelled = _cli_json(fleet_env, "monitor", "daily", "--date", str(day(7)))
+    assert isinstance(unlabelled, dict)
+    assert unlabelled["evaluation_skipped"].startswith(f"no labels for {day(7)} yet")
+    assert unlabelled["events"] == []  # the same state: nothing fired twice

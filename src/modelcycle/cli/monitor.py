@@ -193,3 +193,85 @@ def _print_report(report: ModelReport, now: datetime) -> None:
     for d in report.daily:
         table.add_row(d.day.isoformat(), f"{d.accuracy:.3f}", d.version, str(d.n))
     stdout.print(table)
+
+
+@monitor_app.command("daily")
+def daily(
+    ctx: typer.Context,
+    date: DateOption,
+    evaluate_date: Annotated[
+        str | None,
+        typer.Option(
+            "--evaluate-date", help="Day to evaluate (default: --date); skipped without labels."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The day's monitoring in one process: score --date, evaluate, then check the alert rules.
+
+    What a scheduler runs each day: one start-up instead of three. A day whose labels have not
+    arrived is reported and skipped, not failed. Exits 1 when a rule could not be evaluated or a
+    channel failed, like `alerts check`.
+    """
+    from modelcycle.alerting.engine import check
+    from modelcycle.alerting.facts import build_facts
+    from modelcycle.alerting.rules_file import load_rules
+    from modelcycle.monitoring.daily import evaluate_day, score_day
+    from modelcycle.monitoring.evaluation import LabelsNotReadyError
+
+    settings = settings_from(ctx)
+    day = layout.parse_day(date)
+    judged_day = layout.parse_day(evaluate_date, option="--evaluate-date") if evaluate_date else day
+    config = load_rules(settings.alert_rules)  # a bad rules file fails before any work
+    with monitoring_for(settings) as monitoring:
+        with stderr.status(f"scoring {day}"):
+            scored = score_day(monitoring, day)
+        skipped = None
+        evaluated = []
+        try:
+            with stderr.status(f"evaluating {judged_day}"):
+                evaluated = evaluate_day(monitoring, judged_day)
+        except LabelsNotReadyError as error:
+            skipped = str(error)
+            stderr.print(f"[yellow]evaluation skipped:[/yellow] {error}")
+        facts = build_facts(
+            settings,
+            monitoring.store,
+            lake=monitoring.lake,
+            raw=monitoring.raw,
+            now=datetime.now(UTC),
+            scores_day=day,
+        )
+        result = check(monitoring.store, config, facts)
+    failed = [d for d in result.deliveries if not d.ok]
+    summary = {
+        "scored": [
+            {"model": s.model, "version": s.version, "windows": s.n_windows} for s in scored
+        ],
+        "evaluated": [
+            {
+                "model": e.model,
+                "version": e.version,
+                "role": e.role,
+                "accuracy": e.metrics["accuracy"],
+            }
+            for e in evaluated
+        ],
+        "evaluation_skipped": skipped,
+        "firing": result.firing,
+        "events": [{"event": e, "key": k} for e, k in result.events],
+        "rule_errors": result.rule_errors,
+        "failed_channels": [d.channel for d in failed],
+    }
+    if as_json:
+        stdout.print_json(data=summary)
+    else:
+        for s in scored:
+            stdout.print(f"scored    {s.model} v{s.version}: {s.n_windows} windows")
+        for e in evaluated:
+            stdout.print(
+                f"evaluated {e.model} v{e.version} ({e.role}): accuracy {e.metrics['accuracy']:.3f}"
+            )
+        stdout.print(f"alerts    {len(result.firing)} firing, {len(result.events)} new events")
+    if failed or result.rule_errors:
+        raise typer.Exit(1)

@@ -57,6 +57,10 @@ class Monitoring:
     _references: dict[tuple[tuple[date, ...], FeatureSpec], pa.Table] = field(
         default_factory=dict, init=False
     )
+    # Both models usually share training days and features: measure their drift once.
+    _drifts: dict[tuple[date, tuple[date, ...], tuple[str, ...]], DriftReport | None] = field(
+        default_factory=dict, init=False
+    )
 
     def __post_init__(self) -> None:
         self.source = RegistrySource(self.settings)
@@ -98,7 +102,18 @@ class EvaluatedModel:
     metrics: dict[str, float]
 
 
-def _drift(monitoring: Monitoring, served: ServedVersion, features: pa.Table) -> DriftReport | None:
+def _drift(
+    monitoring: Monitoring, served: ServedVersion, day: date, features: pa.Table
+) -> DriftReport | None:
+    key = (day, tuple(served.training_days), served.model.features)
+    if key not in monitoring._drifts:
+        monitoring._drifts[key] = _measure_drift(monitoring, served, features)
+    return monitoring._drifts[key]
+
+
+def _measure_drift(
+    monitoring: Monitoring, served: ServedVersion, features: pa.Table
+) -> DriftReport | None:
     reference = monitoring.reference(served)
     if reference is None or reference.num_rows == 0 or features.num_rows == 0:
         log.warning("no training data in the lake to measure drift against", model=served.name)
@@ -117,7 +132,7 @@ def score_day(
         features = day_features(monitoring.lake, day, served)
         table = score_table(features, served)
         location = write_scores(monitoring.lake, day, table)
-        drift = _drift(monitoring, served, features)
+        drift = _drift(monitoring, served, day, features)
         with monitoring.store.session() as session:
             records.replace_score_run(
                 session,
