@@ -10,6 +10,7 @@ import mlflow
 import psycopg2
 import pytest
 
+from tests.support.registry import server_client
 from tests.support.servers import MlflowServer, S3Server, free_port, s3_client
 
 
@@ -27,7 +28,7 @@ def _log_run_with_artifact(
     """Log a param, a metric and a file artifact to a new experiment; return the run id."""
     for name, value in server.env.items():
         monkeypatch.setenv(name, value)
-    client = mlflow.MlflowClient(tracking_uri=server.tracking_uri)
+    client = server_client(server.tracking_uri)
     experiment_id = client.create_experiment(tmp_path.name)
     run = client.create_run(experiment_id)
     client.log_param(run.info.run_id, "learning_rate", "0.1")
@@ -82,7 +83,7 @@ def test_mlflow_records_params_and_metrics(
 ) -> None:
     """A run logged through the REST API reads back with its param and metric."""
     run_id = _log_run_with_artifact(mlflow_server, monkeypatch, tmp_path)
-    run = mlflow.MlflowClient(tracking_uri=mlflow_server.tracking_uri).get_run(run_id)
+    run = server_client(mlflow_server.tracking_uri).get_run(run_id)
     assert run.data.params == {"learning_rate": "0.1"}
     assert run.data.metrics == {"auc": 0.87}
     assert run.info.artifact_uri.startswith(mlflow_server.artifact_root)

@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 import pytest
-from mlflow.tracking import MlflowClient
 
 from modelcycle.alerting.channels import verify_signature
 from modelcycle.alerting.engine import CheckResult, check, decide
@@ -29,6 +28,7 @@ from modelcycle.store import open_store
 from tests.support.cli import run_cli
 from tests.support.monitored import MonitoredFleet, day
 from tests.support.receivers import HttpReceiver, SmtpReceiver, closed_port, header
+from tests.support.registry import server_client
 from tests.support.servers import sqlalchemy_postgres_url
 
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ def _write_rules(path: Path, text: str) -> Path:
 
 
 def _newest_created(env: dict[str, str], name: str) -> datetime:
-    client = MlflowClient(tracking_uri=env["MODELCYCLE_TRACKING_URI"])
+    client = server_client(env["MODELCYCLE_TRACKING_URI"])
     newest = max(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
     return datetime.fromtimestamp(newest.creation_timestamp / 1000, tz=UTC)
 
@@ -104,7 +104,7 @@ def _stale_scenario(fleet: MonitoredFleet, env: dict[str, str], receiver: HttpRe
     assert [e["event"] for e in later["events"]] == ["reminder"]
     assert [b["event"] for b in _bodies(receiver)] == ["firing", "reminder"]
 
-    client = MlflowClient(tracking_uri=env["MODELCYCLE_TRACKING_URI"])
+    client = server_client(env["MODELCYCLE_TRACKING_URI"])
     v1 = client.get_model_version(fleet.classifier, "1")
     assert v1.source
     # MLflow 3: the source is the logged model (`models:/<model_id>`), named again as model_id

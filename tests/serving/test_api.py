@@ -17,7 +17,7 @@ from modelcycle.features.windows import WINDOW_START
 from tests.serving.conftest import START, TrainedRegistry, train_twice
 from tests.support.api import API_KEY, ApiServer, start_api
 from tests.support.proxy import TcpProxy
-from tests.support.registry import CLASSIFIER, registry_env
+from tests.support.registry import CLASSIFIER, registry_env, server_client
 from tests.support.servers import MlflowServer, s3_client, unique_name
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def client(trained_registry: TrainedRegistry) -> Iterator[MlflowClient]:
     """A registry client; every test leaves version 1 as the champion, as it found it."""
-    client = MlflowClient(tracking_uri=trained_registry.server.tracking_uri)
+    client = server_client(trained_registry.server.tracking_uri)
     yield client
     for name in (trained_registry.classifier, trained_registry.detector):
         client.set_registered_model_alias(name, "champion", "1")
@@ -280,7 +280,7 @@ def test_registry_on_postgresql_serves_and_reloads(
         n_features = len(_served(api, name)["features"])  # type: ignore[arg-type]
         body = {"instances": [[1.0] * n_features]}
         assert api.post(f"/v1/models/{name}/predict", body).json()["version"] == "1"
-        MlflowClient(tracking_uri=mlflow_postgres_server.tracking_uri).set_registered_model_alias(
+        server_client(mlflow_postgres_server.tracking_uri).set_registered_model_alias(
             name, "champion", "2"
         )
         api.wait_for_version(name, "2", timeout=20)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlflow.tracking import MlflowClient
+
 from tests.support.servers import MlflowServer
 
 CLASSIFIER = "sensor-fault-classifier"
@@ -33,3 +35,9 @@ class PrefixedModels:
     @property
     def detector(self) -> str:
         return f"{self.prefix}-{DETECTOR}"
+
+
+def server_client(tracking_uri: str) -> MlflowClient:
+    """A client whose registry is the same server: never MLflow's process-wide registry URI,
+    which an in-process `connect_tracking` elsewhere in the session may have pointed away."""
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

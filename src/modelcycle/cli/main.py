@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -49,13 +50,26 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(db_app, name="db")
 
 
+def _exit_now(code: int) -> None:
+    """Exit without the interpreter's teardown once the error is printed.
+
+    A command that fails early can exit while native thread pools (ONNX Runtime, Arrow) are still
+    starting; under load their teardown has aborted the process ("terminate called without an
+    active exception", SIGABRT), turning a clean exit code into a crash. Nothing is left to
+    write at this point, so flush and leave.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def run() -> None:
     """Entry point: a ModelcycleError becomes `error: …` on stderr and its exit code."""
     try:
         app()
     except ModelcycleError as error:
         stderr.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-        sys.exit(error.exit_code)
+        _exit_now(error.exit_code)
     except KeyboardInterrupt:
         stderr.print("interrupted")
         sys.exit(130)
