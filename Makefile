@@ -5,7 +5,7 @@ TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test lint typecheck unit bench bench-ingest bench-serving clean
+.PHONY: help setup tools demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,12 +28,15 @@ lint: setup ## ruff lint and format check
 typecheck: setup ## mypy --strict
 	$(UV) run --frozen mypy
 
-unit: setup ## The test suite (slow end-to-end tests included)
+tools: ## Debian tools the tests use: promtool (checks deploy/prometheus rules)
+	@command -v promtool >/dev/null || (echo "installing promtool (Debian package prometheus)"; apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
+
+unit: setup tools ## The test suite (slow end-to-end tests included)
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit ## Everything CI checks
 
-bench: bench-ingest bench-serving ## All benchmarks; results go to docs/benchmarks.md
+bench: bench-ingest bench-serving bench-monitoring ## All benchmarks; results go to docs/benchmarks.md
 
 bench-ingest: setup ## Ingest, features and training at reference scale vs pandas and bare polars
 	$(UV) run --frozen python -m bench.ingest
@@ -41,6 +44,9 @@ bench-ingest: setup ## Ingest, features and training at reference scale vs panda
 bench-serving: setup ## The API under wrk vs `mlflow models serve` and a bare ONNX handler
 	@command -v wrk >/dev/null || (echo "installing wrk (Debian package)"; apt-get update -qq && apt-get install -y -qq wrk)
 	$(UV) run --frozen python -m bench.serving $(BENCH_ARGS)
+
+bench-monitoring: setup ## Score, evaluate and check alerts on a reference-scale day vs MLflow pyfunc
+	$(UV) run --frozen python -m bench.monitoring $(BENCH_ARGS)
 
 clean: ## Remove the demo's state and caches
 	rm -rf .modelcycle .pytest_cache .mypy_cache .ruff_cache
