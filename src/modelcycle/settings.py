@@ -6,6 +6,7 @@ folder, and the lake as local Parquet. Production points the URLs at PostgreSQL,
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -65,6 +66,26 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the monitoring store; SQLite under the home by default.",
     )
+    orchestration_start: date = Field(
+        default=date(2026, 1, 1), description="First day of the Dagster daily partitions."
+    )
+    schedule_time: str = Field(
+        default="02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Daily run, HH:MM."
+    )
+    schedule_timezone: str = Field(default="UTC", description="Timezone of the daily schedule.")
+    training_window_days: int = Field(default=7, ge=1, le=366, description="Days per training.")
+    training_max_runtime_seconds: int = Field(
+        default=3600, ge=1, description="Training SLA: a run past it is failed by Dagster."
+    )
+    gate_margin: float = Field(
+        default=0.02, ge=0, le=1, description="How much worse than the champion a model may be."
+    )
+    quality_min_row_share: float = Field(
+        default=0.9, ge=0, le=1, description="Rows written / (devices × 1440) a day needs."
+    )
+    quality_max_quarantine_share: float = Field(default=0.05, ge=0, le=1)
+    quality_max_null_share: float = Field(default=0.2, ge=0, le=1)
+    dagster_home: Path | None = Field(default=None, description="DAGSTER_HOME; <home>/dagster.")
     alert_rules: Path | None = Field(
         default=None, description="Alert rules YAML; the shipped default rules when unset."
     )
@@ -86,6 +107,10 @@ class Settings(BaseSettings):
     @property
     def resolved_serving_cache_dir(self) -> Path:
         return self.serving_cache_dir or self.home / "serving-cache"
+
+    @property
+    def resolved_dagster_home(self) -> Path:
+        return (self.dagster_home or self.home / "dagster").resolve()
 
     @property
     def resolved_database_url(self) -> str:

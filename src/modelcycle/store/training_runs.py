@@ -45,3 +45,19 @@ def latest_runs(store: Store, limit: int = 20) -> list[TrainingRun]:
                 select(TrainingRun).order_by(TrainingRun.started_at.desc()).limit(limit)
             )
         )
+
+
+def record_failure(store: Store, day: date, reason: str, *, trigger: str) -> None:
+    """A training that failed outside `recorded_training` (a run killed or stopped by a check)."""
+    now = datetime.now(UTC)
+    with store.session() as session:
+        session.add(
+            TrainingRun(
+                day=day,
+                status="failed",
+                started_at=now,
+                finished_at=now,
+                error=reason.splitlines()[0][:2000] if reason else "run failed",
+                trigger=trigger,
+            )
+        )

@@ -1,0 +1,1 @@
+"""The Dagster code location: the daily lifecycle as assets over the CLI's core functions."""

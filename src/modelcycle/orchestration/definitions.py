@@ -1,0 +1,36 @@
+"""The Dagster code location (`workspace.yaml` loads it): assets, job, schedule, sensors."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from modelcycle.orchestration.assets import build_assets
+from modelcycle.orchestration.partitions import daily_partitions
+from modelcycle.orchestration.resources import ModelcycleResource
+from modelcycle.orchestration.sensors import DAILY_JOB, build_automation
+from modelcycle.settings import Settings
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    assets = build_assets(settings)
+    job = dg.define_asset_job(
+        DAILY_JOB,
+        selection=dg.AssetSelection.all(),
+        partitions_def=daily_partitions(settings),
+        tags={
+            # the training SLA: Dagster's run monitoring fails a run that runs longer
+            "dagster/max_runtime": str(settings.training_max_runtime_seconds),
+        },
+        description="The daily lifecycle: ingest, features, training, scoring, evaluation, alerts.",
+    )
+    schedules, sensors = build_automation(settings, job)
+    return dg.Definitions(
+        assets=assets,
+        jobs=[job],
+        schedules=schedules,
+        sensors=sensors,
+        resources={"modelcycle": ModelcycleResource()},
+    )
+
+
+defs = build_definitions(Settings())

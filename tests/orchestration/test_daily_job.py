@@ -1,0 +1,156 @@
+"""The daily Dagster job, materialized in-process on simulated data against a real MLflow server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from modelcycle.errors import StorageError
+from modelcycle.lake.ingest import ingest_day
+from modelcycle.orchestration.assets import CLASSIFIER_KEY, DETECTOR_KEY, GATE_CHECK, QUALITY_CHECK
+from modelcycle.orchestration.definitions import build_definitions
+from modelcycle.orchestration.sensors import DAILY_JOB
+from modelcycle.settings import Settings
+from modelcycle.simulate import FleetSpec, simulate_fleet
+from modelcycle.store.database import create_store_engine, upgrade
+from tests.support.registry import PrefixedModels, registry_env, server_client
+from tests.support.servers import MlflowServer, unique_name
+
+pytestmark = pytest.mark.slow
+
+START = date(2026, 1, 1)
+
+
+@dataclass(frozen=True)
+class Orchestrated(PrefixedModels):
+    prefix: str
+    env: dict[str, str]
+    defs: dg.Definitions
+
+
+@pytest.fixture
+def orchestrated(
+    tmp_path: Path, mlflow_sqlite_server: MlflowServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Orchestrated]:
+    simulate_fleet(
+        FleetSpec(devices=16, sensors=8, days=3, start=START, seed=3, customers=2),
+        tmp_path / "raw",
+    )
+    prefix = unique_name("dagster")
+    database_url = f"sqlite:///{tmp_path / 'monitoring.db'}"
+    engine = create_store_engine(database_url)
+    upgrade(engine)
+    engine.dispose()
+    env = {
+        **registry_env(tmp_path, mlflow_sqlite_server, prefix),
+        "MODELCYCLE_DATABASE_URL": database_url,
+        "MODELCYCLE_ORCHESTRATION_START": START.isoformat(),
+        "MODELCYCLE_TRAINING_WINDOW_DAYS": "2",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    yield Orchestrated(prefix=prefix, env=env, defs=build_definitions(Settings()))
+
+
+def _run(
+    defs: dg.Definitions, instance: dg.DagsterInstance, day: str, selection: Any = None
+) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def(DAILY_JOB)
+    return job.execute_in_process(
+        partition_key=day,
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=selection,
+    )
+
+
+def _metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, Any]:
+    event = instance.get_latest_materialization_event(key)
+    assert event is not None and event.asset_materialization is not None
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], Any]:
+    return {
+        (e.asset_key.to_user_string(), e.check_name): e
+        for e in result.get_asset_check_evaluations()
+    }
+
+
+def test_a_day_runs_from_logs_to_registered_gated_models_and_scores(
+    orchestrated: Orchestrated,
+) -> None:
+    with dg.instance_for_test() as instance:
+        first = _run(
+            orchestrated.defs,
+            instance,
+            "2026-01-01",
+            [dg.AssetKey("readings"), dg.AssetKey("features")],
+        )
+        assert first.success
+        result = _run(orchestrated.defs, instance, "2026-01-02")
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+
+        checks = _checks(result)
+        assert checks[("readings", QUALITY_CHECK)].passed
+        assert checks[("classifier_model", GATE_CHECK)].passed
+        assert checks[("anomaly_model", GATE_CHECK)].passed
+
+        classifier = _metadata(instance, CLASSIFIER_KEY)
+        assert classifier["registered_model"] == orchestrated.classifier
+        assert classifier["version"] == "1"
+        assert classifier["mlflow_run"].startswith(orchestrated.env["MODELCYCLE_TRACKING_URI"])
+        assert classifier["mlflow_run"].endswith(classifier["run_id"])
+        assert 0 < classifier["accuracy"] <= 1
+        assert classifier["training_days"] == 2
+        detector = _metadata(instance, DETECTOR_KEY)
+        assert detector["registered_model"] == orchestrated.detector
+
+        client = server_client(orchestrated.env["MODELCYCLE_TRACKING_URI"])
+        run = client.get_run(classifier["run_id"])
+        assert run.data.tags["modelcycle.window_end"].startswith("2026-01-03")
+
+        scores = _metadata(instance, dg.AssetKey("scores"))
+        assert scores[f"{orchestrated.classifier} version"] == "1"
+        assert instance.get_latest_materialization_event(dg.AssetKey("alerts")) is not None
+
+
+def test_a_missing_day_fails_its_quality_check_and_trains_nothing(
+    orchestrated: Orchestrated,
+) -> None:
+    with dg.instance_for_test() as instance:
+        result = _run(orchestrated.defs, instance, "2026-01-05")  # never simulated
+        assert not result.success
+        check = _checks(result)[("readings", QUALITY_CHECK)]
+        assert not check.passed
+        assert "2026-01-05" in (check.description or "")
+        assert instance.get_latest_materialization_event(CLASSIFIER_KEY) is None
+    client = server_client(orchestrated.env["MODELCYCLE_TRACKING_URI"])
+    assert client.search_model_versions(f"name='{orchestrated.classifier}'") == []
+
+
+def test_a_step_that_fails_twice_then_succeeds_ends_as_a_successful_run(
+    orchestrated: Orchestrated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[int] = []
+
+    def flaky_ingest(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) <= 2:
+            raise StorageError("s3://lake: connection reset by peer (injected)")
+        return ingest_day(*args, **kwargs)
+
+    monkeypatch.setattr("modelcycle.orchestration.assets.ingest_day", flaky_ingest)
+    with dg.instance_for_test() as instance:
+        result = _run(orchestrated.defs, instance, "2026-01-01", [dg.AssetKey("readings")])
+        assert result.success
+        assert len(attempts) == 3
+        retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+        assert len(retried) == 2
+        assert _metadata(instance, dg.AssetKey("readings"))["rows_written"] > 0
