@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     quality_max_quarantine_share: float = Field(default=0.05, ge=0, le=1)
     quality_max_null_share: float = Field(default=0.2, ge=0, le=1)
     dagster_home: Path | None = Field(default=None, description="DAGSTER_HOME; <home>/dagster.")
+    dagster_postgres_url: SecretStr | None = Field(
+        default=None,
+        description="Dagster storage on PostgreSQL (postgresql+psycopg2://…); SQLite when unset.",
+    )
     alert_rules: Path | None = Field(
         default=None, description="Alert rules YAML; the shipped default rules when unset."
     )

@@ -171,8 +171,15 @@ def test_online_predictions_logged_by_the_api_are_evaluated_with_the_same_labels
 def test_monitor_daily_scores_evaluates_and_checks_alerts_in_one_command(
     monitored_fleet: MonitoredFleet, fleet_env: dict[str, str], tmp_path: Path
 ) -> None:
+    rules = tmp_path / "rules.yaml"
+    # a threshold every score passes: each device of the day's scores must raise its alert
+    rules.write_text(
+        "rules:\n  devices:\n    type: device_anomaly\n"
+        f"    model: {monitored_fleet.detector}\n    threshold: -1000\n    consecutive: 3\n"
+    )
+    env = {**fleet_env, "MODELCYCLE_ALERT_RULES": str(rules)}
     summary = _cli_json(
-        fleet_env, "monitor", "daily", "--date", str(day(7)), "--evaluate-date", str(day(6))
+        env, "monitor", "daily", "--date", str(day(7)), "--evaluate-date", str(day(6))
     )
     assert isinstance(summary, dict)
     assert {s["model"] for s in summary["scored"]} == {
@@ -184,10 +191,10 @@ def test_monitor_daily_scores_evaluates_and_checks_alerts_in_one_command(
         (monitored_fleet.detector, "champion"),
     }
     assert summary["evaluation_skipped"] is None and summary["rule_errors"] == {}
-    # the shipped rules saw the day's scores: device alerts come from day 7's anomaly scores
-    assert any(key.startswith("device_anomaly:") for key in summary["firing"])
+    assert len(summary["firing"]) == 40  # one alert per device of day 7's scores
+    assert all(key.startswith("device_anomaly:device-") for key in summary["firing"])
 
-    unlabelled = _cli_json(fleet_env, "monitor", "daily", "--date", str(day(7)))
+    unlabelled = _cli_json(env, "monitor", "daily", "--date", str(day(7)))
     assert isinstance(unlabelled, dict)
     assert unlabelled["evaluation_skipped"].startswith(f"no labels for {day(7)} yet")
     assert unlabelled["events"] == []  # the same state: nothing fired twice

@@ -17,6 +17,7 @@ from modelcycle.cli.monitor import evaluate, monitor_app, score
 from modelcycle.cli.serve import serve
 from modelcycle.cli.simulate import simulate
 from modelcycle.cli.train import train
+from modelcycle.cli.up import backfill, up
 from modelcycle.errors import ModelcycleError
 from modelcycle.observability import configure_logging
 
@@ -42,6 +43,8 @@ app.command()(ingest)
 app.command()(train)
 app.command()(demo)
 app.command()(serve)
+app.command()(up)
+app.command()(backfill)
 app.command()(score)
 app.command()(evaluate)
 app.add_typer(models_app, name="models")

@@ -1,8 +1,9 @@
 """The training step of the daily job: the same training as `modelcycle train`, plus the gate.
 
-The gate compares each new version with the model's champion on the metrics that matter for rare
-faults; a version worse by more than `MODELCYCLE_GATE_MARGIN` fails the blocking check, so the day's
-run stops before anything scores with it (it stays a `challenger`, never promoted here).
+The gate scores the champion on the new version's held-out rows and compares the two on the
+metrics that matter for rare faults; a version worse by more than `MODELCYCLE_GATE_MARGIN` fails
+the blocking check, so the day's run stops before anything scores with it (it stays a
+`challenger`; promotion is a person's decision).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import dagster as dg
 
 from modelcycle.orchestration.resources import ModelcycleResource
 from modelcycle.settings import Settings
+from modelcycle.training.dataset import TrainingSet
 from modelcycle.training.runner import TrainedVersion
 
 GATED_METRICS = ("accuracy", "pr_auc")
@@ -39,7 +41,8 @@ def gate(
 ) -> GateVerdict:
     """Pass unless a gated metric is worse than the champion's by more than `margin`."""
     if champion is None:
-        return GateVerdict(True, "no other champion to compare with", champion_version)
+        reason = "no comparable champion" if champion_version else "no champion yet"
+        return GateVerdict(True, reason, champion_version)
     worse = []
     for metric in GATED_METRICS:
         ours, theirs = new.get(metric, math.nan), champion.get(metric, math.nan)
@@ -57,21 +60,33 @@ def gate(
 
 
 def _champion_metrics(
-    settings: Settings, name: str, trained: TrainedVersion
+    settings: Settings, name: str, trained: TrainedVersion, data: TrainingSet
 ) -> tuple[dict[str, float] | None, str | None]:
-    from mlflow.exceptions import MlflowException
+    """The champion's metrics on the new version's own held-out rows: the same rows for both.
 
+    Each run's logged metrics come from its own test split; comparing those would compare two
+    different exams. The champion's ONNX artifact (sha256-checked) scores this training's test rows.
+    """
+    from modelcycle.errors import DataNotFoundError
+    from modelcycle.monitoring.champions import open_version
+    from modelcycle.monitoring.evaluation import metrics_for
+    from modelcycle.monitoring.scoring import predict_all
     from modelcycle.registry.connection import registry_client
     from modelcycle.registry.versions import CHAMPION
+    from modelcycle.serving.registry_source import RegistrySource
 
     client, _ = registry_client(settings)
     try:
-        champion = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
+        champion = open_version(RegistrySource(settings), client, name, CHAMPION)
+    except DataNotFoundError:
         return None, None
-    if str(champion.version) == trained.version or not champion.run_id:
-        return None, str(champion.version)
-    return dict(client.get_run(champion.run_id).data.metrics), str(champion.version)
+    if champion.version == trained.version:
+        return None, champion.version
+    if list(champion.model.features) != data.feature_names:
+        return None, champion.version  # other features: not comparable on these rows
+    scores = predict_all(champion, data.x_test)
+    result = metrics_for(data.y_test, scores, champion.decision_threshold)
+    return result.metrics, champion.version
 
 
 def train_day(
@@ -114,7 +129,7 @@ def train_day(
             )
     for version in trained:
         key = keys[version.model_name]
-        champion, champion_version = _champion_metrics(settings, version.model_name, version)
+        champion, champion_version = _champion_metrics(settings, version.model_name, version, data)
         verdict = gate(version.metrics, champion, champion_version, settings.gate_margin)
         yield dg.MaterializeResult(
             asset_key=key,
