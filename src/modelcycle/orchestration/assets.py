@@ -156,16 +156,10 @@ def _monitoring_assets(partitions: dg.DailyPartitionsDefinition) -> list[Any]:
         context: dg.AssetExecutionContext, modelcycle: ModelcycleResource
     ) -> dg.MaterializeResult[Any]:
         """Each champion scores the day; drift against its training data (`modelcycle score`)."""
-        from modelcycle.monitoring.daily import Monitoring, score_day
+        from modelcycle.monitoring.daily import score_day
 
         day = partition_day(context)
-        with modelcycle.monitoring_store() as store:
-            monitoring = Monitoring(
-                settings=modelcycle.settings(),
-                lake=modelcycle.lake(),
-                raw=modelcycle.raw(),
-                store=store,
-            )
+        with modelcycle.monitoring() as monitoring:
             scored = score_day(monitoring, day)
         metadata: dict[str, Any] = {}
         for item in scored:
@@ -186,17 +180,11 @@ def _monitoring_assets(partitions: dg.DailyPartitionsDefinition) -> list[Any]:
         context: dg.AssetExecutionContext, modelcycle: ModelcycleResource
     ) -> Iterator[dg.MaterializeResult[Any]]:
         """The day's metrics once its labels are in; until then nothing is materialized."""
-        from modelcycle.monitoring.daily import Monitoring, evaluate_day
+        from modelcycle.monitoring.daily import evaluate_day
         from modelcycle.monitoring.evaluation import LabelsNotReadyError
 
         day = partition_day(context)
-        with modelcycle.monitoring_store() as store:
-            monitoring = Monitoring(
-                settings=modelcycle.settings(),
-                lake=modelcycle.lake(),
-                raw=modelcycle.raw(),
-                store=store,
-            )
+        with modelcycle.monitoring() as monitoring:
             try:
                 evaluated = evaluate_day(monitoring, day)
             except LabelsNotReadyError as error:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from modelcycle.settings import Settings
+
+if TYPE_CHECKING:
+    from modelcycle.monitoring.daily import Monitoring
 from modelcycle.storage import ObjectStore, open_store
 from modelcycle.store import Store
 from modelcycle.store import open_store as open_monitoring_store
@@ -32,6 +36,16 @@ class ModelcycleResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def raw(self) -> ObjectStore:
         return self._store(self.settings().resolved_raw_url)
+
+    @contextmanager
+    def monitoring(self) -> Iterator[Monitoring]:
+        """What `score_day` and `evaluate_day` need, with the store closed afterwards."""
+        from modelcycle.monitoring.daily import Monitoring
+
+        with self.monitoring_store() as store:
+            yield Monitoring(
+                settings=self.settings(), lake=self.lake(), raw=self.raw(), store=store
+            )
 
     @contextmanager
     def monitoring_store(self) -> Iterator[Store]:
