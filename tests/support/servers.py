@@ -298,6 +298,9 @@ def start_mlflow_server(
         # The server caches each event's webhook list for 60 s: a test's new webhook must count.
         "MLFLOW_WEBHOOK_CACHE_TTL": "1",
         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        # MLflow 3's job runner (five huey consumers polling all the time) serves GenAI features
+        # modelcycle does not use; on two cores it slowed the whole suite.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     command = mlflow_server_command(
         backend_store_uri=backend_store_uri,

@@ -128,6 +128,8 @@ def up(
             )
         )
         env["MODELCYCLE_TRACKING_URI"] = mlflow_url
+        # MLflow's job runner (GenAI evaluation jobs, five polling workers) is not used here
+        env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     dagster_url = f"http://{host}:{dagster_port}"
     api_url = f"http://{host}:{api_port}"
     services += [
