@@ -462,9 +462,8 @@ def _markdown(
 `make bench-monitoring`: {args.devices} devices × {args.sensors} sensors × 1440 minutes, one day
 ({windows:,} hourly device-windows, {peer["n_features"]} features); both models' champions were
 trained on the 2 days before. Measured {machine_line()}.
-The 2 cores were shared with other jobs' test runs (1-minute load average {before:.1f} before
-the timed steps, {after:.1f} after): wall times are inflated by the contention; the CPU columns
-are less sensitive to it.
+1-minute load average {before:.1f} before the timed steps, {after:.1f} after (2 cores: above
+2, other work competed with the bench and inflated wall times; the CPU columns are steadier).
 {scale}
 Setup, not in the result: {setup_total:.0f} s ({setup_detail}).
 
