@@ -7,7 +7,7 @@ never shows a half-written scoring, and re-running a day gives the same object.
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +89,3 @@ def read_scores(lake: ObjectStore, day: date, model: str) -> pa.Table | None:
     if not lake.exists(key):
         return None
     return pq.read_table(pa.BufferReader(lake.read_bytes(key)))
-
-
-def scored_now() -> datetime:
-    return datetime.now(UTC)

@@ -6,10 +6,8 @@ Steps that touch storage or the registry retry with exponential backoff and jitt
 check (data quality, the model gate) stops what comes after it.
 """
 
-import sys
 from collections.abc import Iterator
-from contextlib import redirect_stdout
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -28,6 +26,7 @@ from modelcycle.settings import Settings
 CLASSIFIER_KEY = dg.AssetKey("classifier_model")
 DETECTOR_KEY = dg.AssetKey("anomaly_model")
 QUALITY_CHECK = "data_quality"
+MODEL_STALE_AFTER = timedelta(hours=36)  # as the shipped `model_stale` alert rule
 GATE_CHECK = "metric_gate"
 
 # Storage and the registry fail transiently; back off, with jitter so retries do not align.
@@ -121,7 +120,7 @@ def build_assets(settings: Settings) -> list[Any]:
                 ],
                 group_name="training",
                 kinds={"mlflow", "onnx"},
-                freshness_policy=dg.FreshnessPolicy.time_window(fail_window=_stale_after()),
+                freshness_policy=dg.FreshnessPolicy.time_window(fail_window=MODEL_STALE_AFTER),
             )
             for key in (CLASSIFIER_KEY, DETECTOR_KEY)
         ],
@@ -232,12 +231,6 @@ def _monitoring_assets(partitions: dg.DailyPartitionsDefinition) -> list[Any]:
     return [scores, evaluation, alerts]
 
 
-def _stale_after() -> Any:
-    from datetime import timedelta
-
-    return timedelta(hours=36)
-
-
 def _ingest_metadata(report: IngestReport) -> dict[str, Any]:
     return {
         "rows_read": report.rows_read,
@@ -247,8 +240,3 @@ def _ingest_metadata(report: IngestReport) -> dict[str, Any]:
         "quarantine_share": round(report.quarantine_share, 4),
         "devices": report.devices,
     }
-
-
-def quiet_stdout() -> Any:
-    """MLflow prints progress on stdout; in Dagster's logs it belongs on stderr."""
-    return redirect_stdout(sys.stderr)

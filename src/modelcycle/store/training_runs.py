@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
-
 from modelcycle.store.database import Store
 from modelcycle.store.tables import TrainingRun
 
@@ -36,15 +34,6 @@ def _finish(store: Store, run_id: int, status: str, error: str | None) -> None:
             run.status = status
             run.finished_at = datetime.now(UTC)
             run.error = error
-
-
-def latest_runs(store: Store, limit: int = 20) -> list[TrainingRun]:
-    with store.session() as session:
-        return list(
-            session.scalars(
-                select(TrainingRun).order_by(TrainingRun.started_at.desc()).limit(limit)
-            )
-        )
 
 
 def record_failure(store: Store, day: date, reason: str, *, trigger: str) -> None:
