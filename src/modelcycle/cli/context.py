@@ -19,7 +19,9 @@ from rich.progress import (
 
 from modelcycle.errors import InvalidInputError
 from modelcycle.settings import Settings
-from modelcycle.storage import ObjectStore, open_store
+from modelcycle.storage.configured import lake_store, raw_store, store_for
+
+__all__ = ["lake_store", "raw_store", "store_for"]  # the commands' way to the stores
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -40,22 +42,6 @@ def build_settings() -> Settings:
         problem = error.errors()[0]
         field = ".".join(str(part) for part in problem["loc"])
         raise InvalidInputError(f"setting MODELCYCLE_{field.upper()}: {problem['msg']}") from error
-
-
-def store_for(settings: Settings, url: str) -> ObjectStore:
-    return open_store(
-        url,
-        s3_endpoint_url=settings.s3_endpoint_url,
-        gcs_endpoint_url=settings.gcs_endpoint_url,
-    )
-
-
-def lake_store(settings: Settings, lake_url: str | None = None) -> ObjectStore:
-    return store_for(settings, lake_url or settings.resolved_lake_url)
-
-
-def raw_store(settings: Settings, raw_url: str | None = None) -> ObjectStore:
-    return store_for(settings, raw_url or settings.resolved_raw_url)
 
 
 @contextmanager

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,32 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from modelcycle.cli.context import lake_store, raw_store, settings_from, stderr, stdout
+from modelcycle.cli.context import settings_from, stderr, stdout
 from modelcycle.errors import InvalidInputError
 from modelcycle.lake import layout
-from modelcycle.settings import Settings
 
 if TYPE_CHECKING:
-    from modelcycle.monitoring.daily import Monitoring
     from modelcycle.monitoring.report import ModelReport
 
 monitor_app = typer.Typer(help="Reports on the production models.", no_args_is_help=True)
 
 DateOption = Annotated[str, typer.Option("--date", help="The day, YYYY-MM-DD.")]
-
-
-@contextmanager
-def monitoring_for(settings: Settings) -> Iterator[Monitoring]:
-    from modelcycle.monitoring.daily import Monitoring
-    from modelcycle.store import open_store
-
-    store = open_store(settings)
-    try:
-        yield Monitoring(
-            settings=settings, lake=lake_store(settings), raw=raw_store(settings), store=store
-        )
-    finally:
-        store.close()
 
 
 def score(
@@ -50,10 +32,10 @@ def score(
     Scores go to the lake (scores/date=D/<model>.parquet) with the model version; the drift of
     each feature against the champion's training data (PSI) goes to the monitoring store.
     """
-    from modelcycle.monitoring.daily import score_day
+    from modelcycle.monitoring.daily import open_monitoring, score_day
 
     day = layout.parse_day(date)
-    with monitoring_for(settings_from(ctx)) as monitoring, stderr.status(f"scoring {day}"):
+    with open_monitoring(settings_from(ctx)) as monitoring, stderr.status(f"scoring {day}"):
         results = score_day(monitoring, day)
     rows = [
         {
@@ -88,10 +70,10 @@ def evaluate(
     Labels come from the maintenance ledger; a day the ledger does not cover yet is refused and
     nothing is recorded. Re-running a day replaces its evaluation.
     """
-    from modelcycle.monitoring.daily import evaluate_day
+    from modelcycle.monitoring.daily import evaluate_day, open_monitoring
 
     day = layout.parse_day(date)
-    with monitoring_for(settings_from(ctx)) as monitoring, stderr.status(f"evaluating {day}"):
+    with open_monitoring(settings_from(ctx)) as monitoring, stderr.status(f"evaluating {day}"):
         results = evaluate_day(monitoring, day)
     if as_json:
         stdout.print_json(
@@ -216,14 +198,14 @@ def daily(
     from modelcycle.alerting.engine import check
     from modelcycle.alerting.facts import build_facts
     from modelcycle.alerting.rules_file import load_rules
-    from modelcycle.monitoring.daily import evaluate_day, score_day
+    from modelcycle.monitoring.daily import evaluate_day, open_monitoring, score_day
     from modelcycle.monitoring.evaluation import LabelsNotReadyError
 
     settings = settings_from(ctx)
     day = layout.parse_day(date)
     judged_day = layout.parse_day(evaluate_date, option="--evaluate-date") if evaluate_date else day
     config = load_rules(settings.alert_rules)  # a bad rules file fails before any work
-    with monitoring_for(settings) as monitoring:
+    with open_monitoring(settings) as monitoring:
         with stderr.status(f"scoring {day}"):
             scored = score_day(monitoring, day)
         skipped = None

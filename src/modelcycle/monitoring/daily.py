@@ -7,7 +7,8 @@ the day's labels, then records the champion's (and challenger's) metrics on it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -38,7 +39,8 @@ from modelcycle.registry.versions import CHALLENGER, CHAMPION
 from modelcycle.serving.registry_source import RegistrySource
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
-from modelcycle.store import Store
+from modelcycle.storage.configured import lake_store, raw_store
+from modelcycle.store import Store, open_store
 from modelcycle.training.labels import read_ledger
 
 log = structlog.get_logger(__name__)
@@ -80,6 +82,18 @@ class Monitoring:
         if key not in self._references:
             self._references[key] = load_features(self.lake, list(days), served.model.spec)
         return self._references[key]
+
+
+@contextmanager
+def open_monitoring(settings: Settings) -> Iterator[Monitoring]:
+    """Monitoring over the configured lake, raw area and store; the store closed afterwards."""
+    store = open_store(settings)
+    try:
+        yield Monitoring(
+            settings=settings, lake=lake_store(settings), raw=raw_store(settings), store=store
+        )
+    finally:
+        store.close()
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from modelcycle.settings import Settings
+from modelcycle.storage import ObjectStore
+from modelcycle.storage.configured import lake_store, raw_store
+from modelcycle.store import Store
+from modelcycle.store import open_store as open_monitoring_store
 
 if TYPE_CHECKING:
     from modelcycle.monitoring.daily import Monitoring
-from modelcycle.storage import ObjectStore, open_store
-from modelcycle.store import Store
-from modelcycle.store import open_store as open_monitoring_store
 
 
 class ModelcycleResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -23,29 +24,19 @@ class ModelcycleResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def settings(self) -> Settings:
         return Settings()
 
-    def _store(self, url: str) -> ObjectStore:
-        settings = self.settings()
-        return open_store(
-            url,
-            s3_endpoint_url=settings.s3_endpoint_url,
-            gcs_endpoint_url=settings.gcs_endpoint_url,
-        )
-
     def lake(self) -> ObjectStore:
-        return self._store(self.settings().resolved_lake_url)
+        return lake_store(self.settings())
 
     def raw(self) -> ObjectStore:
-        return self._store(self.settings().resolved_raw_url)
+        return raw_store(self.settings())
 
     @contextmanager
     def monitoring(self) -> Iterator[Monitoring]:
         """What `score_day` and `evaluate_day` need, with the store closed afterwards."""
-        from modelcycle.monitoring.daily import Monitoring
+        from modelcycle.monitoring.daily import open_monitoring
 
-        with self.monitoring_store() as store:
-            yield Monitoring(
-                settings=self.settings(), lake=self.lake(), raw=self.raw(), store=store
-            )
+        with open_monitoring(self.settings()) as monitoring:
+            yield monitoring
 
     @contextmanager
     def monitoring_store(self) -> Iterator[Store]:
