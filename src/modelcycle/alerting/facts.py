@@ -7,6 +7,9 @@ from functools import cache
 
 import polars as pl
 
+from modelcycle.alerting.config import AlertingConfig
+from modelcycle.alerting.engine import CheckResult, check
+from modelcycle.alerting.rules_file import load_rules
 from modelcycle.alerting.signals import Facts, latest_scored_day
 from modelcycle.lake.fleet import read_fleet
 from modelcycle.monitoring.scoring import read_scores
@@ -66,3 +69,19 @@ def build_facts(
         anomaly_model=settings.anomaly_model_name,
         scores_day=scores_day,
     )
+
+
+def check_alerts(
+    settings: Settings,
+    store: Store,
+    *,
+    lake: ObjectStore,
+    raw: ObjectStore,
+    now: datetime,
+    scores_day: date | None = None,
+    config: AlertingConfig | None = None,
+) -> CheckResult:
+    """One alert check as configured: the rules file (unless already loaded), facts, check."""
+    rules = config or load_rules(settings.alert_rules)
+    facts = build_facts(settings, store, lake=lake, raw=raw, now=now, scores_day=scores_day)
+    return check(store, rules, facts)

@@ -45,8 +45,7 @@ def check(
     Exits 1 when a rule could not be evaluated or a channel failed (after its retries), so a
     scheduler notices; the failure is recorded and the other channels still get their messages.
     """
-    from modelcycle.alerting.engine import check as run_check
-    from modelcycle.alerting.facts import build_facts
+    from modelcycle.alerting.facts import check_alerts
     from modelcycle.alerting.rules_file import load_rules
     from modelcycle.store import open_store
 
@@ -56,15 +55,15 @@ def check(
     now = _parse_at(at)
     store = open_store(settings)
     try:
-        facts = build_facts(
+        result = check_alerts(
             settings,
             store,
             lake=lake_store(settings),
             raw=raw_store(settings),
             now=now,
             scores_day=scores_day,
+            config=config,
         )
-        result = run_check(store, config, facts)
     finally:
         store.close()
     failed = [d for d in result.deliveries if not d.ok]

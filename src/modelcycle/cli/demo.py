@@ -111,9 +111,7 @@ def _monitor(
     settings: Settings, store: Store, lake: ObjectStore, raw: ObjectStore, days: list[date]
 ) -> None:
     """Score the last day, evaluate every labelled day, report, and check the alert rules."""
-    from modelcycle.alerting.engine import check
-    from modelcycle.alerting.facts import build_facts
-    from modelcycle.alerting.rules_file import load_rules
+    from modelcycle.alerting.facts import check_alerts
     from modelcycle.monitoring.daily import Monitoring, evaluate_day, score_day
     from modelcycle.monitoring.evaluation import LabelsNotReadyError
     from modelcycle.monitoring.report import build_report, write_chart
@@ -141,11 +139,7 @@ def _monitor(
             f"{report.model}: 7-day accuracy "
             f"{'-' if average is None else f'{average:.3f}'} over {len(report.daily)} days"
         )
-    result = check(
-        store,
-        load_rules(settings.alert_rules),
-        build_facts(settings, store, lake=lake, raw=raw, now=datetime.now(UTC)),
-    )
+    result = check_alerts(settings, store, lake=lake, raw=raw, now=datetime.now(UTC))
     stdout.print(f"alerts firing: {', '.join(result.firing) or 'none'}  (chart: {chart})")
 
 

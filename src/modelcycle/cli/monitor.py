@@ -195,8 +195,7 @@ def daily(
     arrived is reported and skipped, not failed. Exits 1 when a rule could not be evaluated or a
     channel failed, like `alerts check`.
     """
-    from modelcycle.alerting.engine import check
-    from modelcycle.alerting.facts import build_facts
+    from modelcycle.alerting.facts import check_alerts
     from modelcycle.alerting.rules_file import load_rules
     from modelcycle.monitoring.daily import evaluate_day, open_monitoring, score_day
     from modelcycle.monitoring.evaluation import LabelsNotReadyError
@@ -216,15 +215,15 @@ def daily(
         except LabelsNotReadyError as error:
             skipped = str(error)
             stderr.print(f"[yellow]evaluation skipped:[/yellow] {error}")
-        facts = build_facts(
+        result = check_alerts(
             settings,
             monitoring.store,
             lake=monitoring.lake,
             raw=monitoring.raw,
             now=datetime.now(UTC),
             scores_day=day,
+            config=config,
         )
-        result = check(monitoring.store, config, facts)
     failed = [d for d in result.deliveries if not d.ok]
     summary = {
         "scored": [

@@ -203,21 +203,17 @@ def _monitoring_assets(partitions: dg.DailyPartitionsDefinition) -> list[Any]:
         context: dg.AssetExecutionContext, modelcycle: ModelcycleResource
     ) -> dg.MaterializeResult[Any]:
         """The alert rules checked on the day's scores (`modelcycle alerts check`)."""
-        from modelcycle.alerting.engine import check
-        from modelcycle.alerting.facts import build_facts
-        from modelcycle.alerting.rules_file import load_rules
+        from modelcycle.alerting.facts import check_alerts
 
-        cfg = modelcycle.settings()
-        with modelcycle.monitoring_store() as store:
-            facts = build_facts(
-                cfg,
-                store,
-                lake=modelcycle.lake(),
-                raw=modelcycle.raw(),
+        with modelcycle.monitoring() as monitoring:
+            result = check_alerts(
+                monitoring.settings,
+                monitoring.store,
+                lake=monitoring.lake,
+                raw=monitoring.raw,
                 now=datetime.now(UTC),
                 scores_day=partition_day(context),
             )
-            result = check(store, load_rules(cfg.alert_rules), facts)
         failed = [d.channel for d in result.deliveries if not d.ok]
         return dg.MaterializeResult(
             metadata={

@@ -67,9 +67,7 @@ def build_automation(settings: Settings, job: Any) -> tuple[list[Any], list[dg.S
         """A failed run is a failed training: recorded for `training_failed`; alerts checked."""
         from datetime import UTC, datetime
 
-        from modelcycle.alerting.engine import check
-        from modelcycle.alerting.facts import build_facts
-        from modelcycle.alerting.rules_file import load_rules
+        from modelcycle.alerting.facts import check_alerts
         from modelcycle.store.training_runs import record_failure
 
         run = context.dagster_run
@@ -77,14 +75,15 @@ def build_automation(settings: Settings, job: Any) -> tuple[list[Any], list[dg.S
             return  # a run-level retry follows: only the final failure is an alert
         partition = run.tags.get("dagster/partition")
         day = date.fromisoformat(partition) if partition else datetime.now(UTC).date()
-        with modelcycle.monitoring_store() as store:
-            record_failure(
-                store, day, context.failure_event.message or "run failed", trigger="dagster"
+        with modelcycle.monitoring() as monitoring:
+            reason = context.failure_event.message or "run failed"
+            record_failure(monitoring.store, day, reason, trigger="dagster")
+            check_alerts(
+                monitoring.settings,
+                monitoring.store,
+                lake=monitoring.lake,
+                raw=monitoring.raw,
+                now=datetime.now(UTC),
             )
-            cfg = modelcycle.settings()
-            facts = build_facts(
-                cfg, store, lake=modelcycle.lake(), raw=modelcycle.raw(), now=datetime.now(UTC)
-            )
-            check(store, load_rules(cfg.alert_rules), facts)
 
     return [schedule], [complete_log_days, record_failed_runs]
