@@ -71,6 +71,14 @@ class Monitoring:
     def open(self, name: str, alias: str) -> ServedVersion:
         return open_version(self.source, self.client, name, alias)
 
+    def drift(self, served: ServedVersion, day: date, features: pa.Table) -> DriftReport | None:
+        """The day's drift against the version's training data, measured once per day,
+        training window and feature list (both models usually share all three)."""
+        key = (day, tuple(served.training_days), served.model.features)
+        if key not in self._drifts:
+            self._drifts[key] = _measure_drift(self, served, features)
+        return self._drifts[key]
+
     def reference(self, served: ServedVersion) -> pa.Table | None:
         """The version's training features, read once per training window."""
         days = tuple(
@@ -116,15 +124,6 @@ class EvaluatedModel:
     metrics: dict[str, float]
 
 
-def _drift(
-    monitoring: Monitoring, served: ServedVersion, day: date, features: pa.Table
-) -> DriftReport | None:
-    key = (day, tuple(served.training_days), served.model.features)
-    if key not in monitoring._drifts:
-        monitoring._drifts[key] = _measure_drift(monitoring, served, features)
-    return monitoring._drifts[key]
-
-
 def _measure_drift(
     monitoring: Monitoring, served: ServedVersion, features: pa.Table
 ) -> DriftReport | None:
@@ -146,7 +145,7 @@ def score_day(
         features = day_features(monitoring.lake, day, served)
         table = score_table(features, served)
         location = write_scores(monitoring.lake, day, table)
-        drift = _drift(monitoring, served, day, features)
+        drift = monitoring.drift(served, day, features)
         with monitoring.store.session() as session:
             records.replace_score_run(
                 session,

@@ -27,7 +27,6 @@ def daily_metric(
     store: Store, model: str, *, metric: str = "accuracy", days: int | None = None
 ) -> list[DailyAccuracy]:
     """The champion's metric per evaluated day, oldest first, over the last `days` days."""
-    column = getattr(Evaluation, metric)
     with store.session() as session:
         query = select(Evaluation).where(Evaluation.model == model, *CHAMPION_BATCH)
         if days is not None:
@@ -44,12 +43,15 @@ def daily_metric(
                 accuracy=row.accuracy,
                 version=row.version,
                 n=row.n_rows,
-                metric=float(getattr(row, column.key))
-                if getattr(row, column.key) is not None
-                else float("nan"),
+                metric=_as_float(getattr(row, metric)),
             )
             for row in rows
         ]
+
+
+def _as_float(value: float | None) -> float:
+    """NaN for a metric the day could not have (ROC-AUC with one class)."""
+    return float("nan") if value is None else float(value)
 
 
 def window_average(
