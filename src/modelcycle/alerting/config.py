@@ -95,7 +95,8 @@ class TrainingFailedRule(_RuleBase):
 
 
 class TrainingSlaRule(_RuleBase):
-    """No training has succeeded today and `deadline` (UTC, HH:MM) has passed.
+    """The latest training ran past its maximum run time (Dagster stopped it), or no training has
+    succeeded today and `deadline` (UTC, HH:MM) has passed.
 
     It resolves when a training succeeds, even a late one; the history keeps the miss.
     """

@@ -126,6 +126,18 @@ def training_failed(name: str, rule: TrainingFailedRule, facts: Facts) -> list[S
 
 
 def training_sla_missed(name: str, rule: TrainingSlaRule, facts: Facts) -> list[Signal]:
+    """The latest training ran past its maximum run time, or none succeeded by today's deadline."""
+    with facts.store.session() as session:
+        latest = session.scalars(
+            select(TrainingRun)
+            .where(TrainingRun.status != "running")
+            .order_by(TrainingRun.finished_at.desc())
+        ).first()
+    if latest is not None and latest.status == "timed_out":
+        summary = f"training for {latest.day} ran past its maximum run time: {latest.error}"
+        details = {"day": latest.day.isoformat(), "run": latest.id, "error": latest.error}
+        key = f"training_sla_missed:{latest.day}"
+        return [Signal(key, name, rule.type, rule.severity, summary, details)]
     today = facts.now.astimezone(UTC).date()
     hour, minute = (int(p) for p in rule.deadline.split(":"))
     deadline = datetime.combine(today, time(hour, minute), tzinfo=UTC)

@@ -1,8 +1,9 @@
 """When the daily job runs: a schedule, a sensor for complete log days, and failure alerts."""
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -11,6 +12,10 @@ from modelcycle.orchestration.resources import ModelcycleResource
 from modelcycle.settings import Settings
 
 DAILY_JOB = "daily_lifecycle"
+# The failure message of Dagster's run monitoring for a run past its `dagster/max_runtime`.
+RUN_TIMED_OUT = "Exceeded maximum runtime"
+ALERT_CLOCK_SECONDS = 600
+_ENDED_BADLY = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
 def _is_day(name: str) -> bool:
@@ -40,44 +45,96 @@ def complete_days(modelcycle: ModelcycleResource, after: str | None) -> list[str
     return complete
 
 
-def build_automation(settings: Settings, job: Any) -> tuple[list[Any], list[dg.SensorDefinition]]:
-    hour, minute = (int(part) for part in settings.schedule_time.split(":"))
-    schedule = dg.build_schedule_from_partitioned_job(
-        job, hour_of_day=hour, minute_of_hour=minute, name="daily_at_schedule_time"
+def day_already_run(instance: dg.DagsterInstance, day: str) -> bool:
+    """A run of the daily job for `day` succeeded or is under way (a failed one may run again)."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(job_name=DAILY_JOB, tags={"dagster/partition": day}), limit=20
     )
+    return any(run.status not in _ENDED_BADLY for run in runs)
 
-    @dg.sensor(job=job, minimum_interval_seconds=60, name="complete_log_days")
+
+def build_automation(settings: Settings, job: Any) -> tuple[list[Any], list[dg.SensorDefinition]]:
+    """The schedule and the sensors. Schedule, failure alerts and the alert clock are on by
+    default; `complete_log_days` is off until turned on in the UI (for logs that arrive on their
+    own). The schedule and that sensor skip a day the other one already started.
+    """
+    return [_daily_schedule(settings, job)], _sensors(settings, job)
+
+
+def _daily_schedule(settings: Settings, job: Any) -> dg.ScheduleDefinition:
+    hour, minute = (int(part) for part in settings.schedule_time.split(":"))
+    first_day = settings.orchestration_start.isoformat()
+
+    @dg.schedule(
+        cron_schedule=f"{minute} {hour} * * *",
+        job=job,
+        execution_timezone=settings.schedule_timezone,
+        name="daily_at_schedule_time",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def daily_at_schedule_time(
+        context: dg.ScheduleEvaluationContext,
+    ) -> dg.RunRequest | dg.SkipReason:
+        """Each day at the schedule time, run the day before (the last complete day of logs)."""
+        tick = context.scheduled_execution_time or datetime.now(
+            ZoneInfo(settings.schedule_timezone)
+        )
+        day = (tick.date() - timedelta(days=1)).isoformat()
+        if day < first_day:
+            return dg.SkipReason(f"{day} is before MODELCYCLE_ORCHESTRATION_START ({first_day})")
+        if day_already_run(context.instance, day):
+            return dg.SkipReason(f"{day} already ran (started by the sensor or by hand)")
+        return dg.RunRequest(run_key=day, partition_key=day)
+
+    return daily_at_schedule_time
+
+
+def _sensors(settings: Settings, job: Any) -> list[dg.SensorDefinition]:
+    first_day = settings.orchestration_start.isoformat()
+
+    @dg.sensor(
+        job=job,
+        minimum_interval_seconds=60,
+        name="complete_log_days",
+        default_status=dg.DefaultSensorStatus.STOPPED,
+    )
     def complete_log_days(
         context: dg.SensorEvaluationContext, modelcycle: ModelcycleResource
     ) -> Iterator[dg.RunRequest | dg.SkipReason]:
         """Start the day's run as soon as every device's log for it is in the raw area."""
-        first = settings.orchestration_start.isoformat()
-        days = [d for d in complete_days(modelcycle, context.cursor) if d >= first]
-        if not days:
+        days = [d for d in complete_days(modelcycle, context.cursor) if d >= first_day]
+        fresh = [d for d in days if not day_already_run(context.instance, d)]
+        if not fresh:
             yield dg.SkipReason("no new complete day of logs")
-            return
-        for day in days:
+        for day in fresh:
             yield dg.RunRequest(run_key=day, partition_key=day)
-        context.update_cursor(days[-1])
+        if days:
+            context.update_cursor(days[-1])
 
-    @dg.run_failure_sensor(name="record_failed_runs", minimum_interval_seconds=30)
+    @dg.run_failure_sensor(
+        name="record_failed_runs",
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
     def record_failed_runs(
         context: dg.RunFailureSensorContext, modelcycle: ModelcycleResource
     ) -> None:
-        """A failed run is a failed training: recorded for `training_failed`; alerts checked."""
-        from datetime import UTC, datetime
-
+        """A failed run is a failed training (`training_failed`); a run that Dagster's run
+        monitoring stopped at its maximum run time missed the training SLA (`training_sla_missed`).
+        """
         from modelcycle.alerting.facts import check_alerts
         from modelcycle.store.training_runs import record_failure
 
         run = context.dagster_run
-        if run.tags.get("dagster/will_retry") == "true":
+        reason = context.failure_event.message or "run failed"
+        status = "timed_out" if reason.startswith(RUN_TIMED_OUT) else "failed"
+        if status == "failed" and run.tags.get("dagster/will_retry") == "true":
             return  # a run-level retry follows: only the final failure is an alert
+        # a run past its maximum run time has missed the SLA already, retried or not
         partition = run.tags.get("dagster/partition")
         day = date.fromisoformat(partition) if partition else datetime.now(UTC).date()
         with modelcycle.monitoring() as monitoring:
-            reason = context.failure_event.message or "run failed"
-            record_failure(monitoring.store, day, reason, trigger="dagster")
+            record_failure(monitoring.store, day, reason, trigger="dagster", status=status)
             check_alerts(
                 monitoring.settings,
                 monitoring.store,
@@ -86,4 +143,37 @@ def build_automation(settings: Settings, job: Any) -> tuple[list[Any], list[dg.S
                 now=datetime.now(UTC),
             )
 
-    return [schedule], [complete_log_days, record_failed_runs]
+    @dg.sensor(
+        name="alert_clock",
+        minimum_interval_seconds=ALERT_CLOCK_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def alert_clock(
+        context: dg.SensorEvaluationContext, modelcycle: ModelcycleResource
+    ) -> dg.SkipReason:
+        """Check the alert rules between runs, so that alerts about time fire on time: a model
+        older than 36 hours (`model_stale`; the model assets' freshness policy shows the same in
+        the UI) or no training by the deadline, even on a day nothing runs.
+        """
+        from modelcycle.alerting.facts import check_alerts
+        from modelcycle.orchestration.assets import CLASSIFIER_KEY, DETECTOR_KEY
+
+        records = context.instance.get_freshness_state_records([CLASSIFIER_KEY, DETECTOR_KEY])
+        freshness = ", ".join(
+            f"{key.to_user_string()} {record.freshness_state.value}"
+            for key, record in sorted(records.items(), key=lambda item: item[0].to_user_string())
+        )
+        with modelcycle.monitoring() as monitoring:
+            result = check_alerts(
+                monitoring.settings,
+                monitoring.store,
+                lake=monitoring.lake,
+                raw=monitoring.raw,
+                now=datetime.now(UTC),
+            )
+        firing = ", ".join(result.firing) or "none"
+        return dg.SkipReason(
+            f"alerts checked; firing: {firing}; model freshness: {freshness or 'not evaluated yet'}"
+        )
+
+    return [complete_log_days, record_failed_runs, alert_clock]

@@ -110,7 +110,7 @@ class TrainingRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[date] = mapped_column(Date, index=True)
-    status: Mapped[str] = mapped_column(String(20))  # running | succeeded | failed
+    status: Mapped[str] = mapped_column(String(20))  # running | succeeded | failed | timed_out
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)

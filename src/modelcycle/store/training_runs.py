@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
+from sqlalchemy import select
+
 from modelcycle.store.database import Store
 from modelcycle.store.tables import TrainingRun
 
@@ -36,17 +38,40 @@ def _finish(store: Store, run_id: int, status: str, error: str | None) -> None:
             run.error = error
 
 
-def record_failure(store: Store, day: date, reason: str, *, trigger: str) -> None:
-    """A training that failed outside `recorded_training` (a run killed or stopped by a check)."""
+def record_failure(
+    store: Store,
+    day: date,
+    reason: str,
+    *,
+    trigger: str,
+    status: str = "failed",
+) -> None:
+    """A training that ended outside `recorded_training`: a run killed, timed out or stopped early.
+
+    A killed run leaves its own row `running`; that row is finished with this outcome. Otherwise a
+    row is added. `status` is `failed`, or `timed_out` for a run stopped at its maximum run time.
+    """
     now = datetime.now(UTC)
+    error = reason.splitlines()[0][:2000] if reason else "run failed"
     with store.session() as session:
+        stuck = session.scalars(
+            select(TrainingRun).where(
+                TrainingRun.day == day,
+                TrainingRun.status == "running",
+                TrainingRun.trigger == trigger,
+            )
+        ).all()
+        for run in stuck:
+            run.status, run.finished_at, run.error = status, now, error
+        if stuck:
+            return
         session.add(
             TrainingRun(
                 day=day,
-                status="failed",
+                status=status,
                 started_at=now,
                 finished_at=now,
-                error=reason.splitlines()[0][:2000] if reason else "run failed",
+                error=error,
                 trigger=trigger,
             )
         )
