@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
+import time_machine
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+from dagster._daemon.freshness import FreshnessDaemon
 
 from modelcycle.errors import StorageError
 from modelcycle.lake.ingest import ingest_day
 from modelcycle.orchestration.assets import CLASSIFIER_KEY, DETECTOR_KEY, GATE_CHECK, QUALITY_CHECK
 from modelcycle.orchestration.definitions import build_definitions
+from modelcycle.orchestration.resources import ModelcycleResource
 from modelcycle.orchestration.sensors import DAILY_JOB
 from modelcycle.settings import Settings
 from modelcycle.simulate import FleetSpec, simulate_fleet
@@ -76,6 +83,20 @@ def _metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, Any]:
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
+def _freshness(instance: dg.DagsterInstance) -> dict[str, str]:
+    """One pass of the daemon's freshness check, in this process, and the states it stored."""
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="modelcycle.orchestration.definitions", attribute="defs"),
+        location_name="modelcycle",
+    )
+    target = InProcessWorkspaceLoadTarget(origin)
+    with WorkspaceProcessContext(instance, target) as workspace:
+        for _ in FreshnessDaemon().run_iteration(workspace):
+            pass
+    records = instance.get_freshness_state_records([CLASSIFIER_KEY, DETECTOR_KEY])
+    return {key.to_user_string(): record.freshness_state.value for key, record in records.items()}
+
+
 def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], Any]:
     return {
         (e.asset_key.to_user_string(), e.check_name): e
@@ -83,7 +104,7 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], Any]:
     }
 
 
-def test_a_day_runs_from_logs_to_registered_gated_models_and_scores(
+def test_a_day_runs_from_logs_to_registered_gated_models_that_go_stale_after_36_hours(
     orchestrated: Orchestrated,
 ) -> None:
     with dg.instance_for_test() as instance:
@@ -119,6 +140,21 @@ def test_a_day_runs_from_logs_to_registered_gated_models_and_scores(
         scores = _metadata(instance, dg.AssetKey("scores"))
         assert scores[f"{orchestrated.classifier} version"] == "1"
         assert instance.get_latest_materialization_event(dg.AssetKey("alerts")) is not None
+
+        # 36 hours later with no new training: Dagster's freshness check calls both models
+        # stale, and the alert clock raises `model_stale` from the registry's own dates.
+        assert _freshness(instance) == {"anomaly_model": "PASS", "classifier_model": "PASS"}
+        with time_machine.travel(datetime.now(UTC) + timedelta(hours=37), tick=True):
+            assert _freshness(instance) == {"anomaly_model": "FAIL", "classifier_model": "FAIL"}
+            tick = orchestrated.defs.resolve_sensor_def("alert_clock").evaluate_tick(
+                dg.build_sensor_context(
+                    instance=instance,
+                    resources={"modelcycle": ModelcycleResource()},
+                    repository_def=orchestrated.defs.get_repository_def(),
+                )
+            )
+        assert f"model_stale:{orchestrated.classifier}" in (tick.skip_message or "")
+        assert "classifier_model FAIL" in (tick.skip_message or "")
 
 
 def test_a_missing_day_fails_its_quality_check_and_trains_nothing(
