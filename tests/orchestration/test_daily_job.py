@@ -17,7 +17,7 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.freshness import FreshnessDaemon
 
-from modelcycle.errors import StorageError
+from modelcycle.errors import InvalidInputError, StorageError
 from modelcycle.lake.ingest import ingest_day
 from modelcycle.orchestration.assets import CLASSIFIER_KEY, DETECTOR_KEY, GATE_CHECK, QUALITY_CHECK
 from modelcycle.orchestration.definitions import build_definitions
@@ -190,3 +190,24 @@ def test_a_step_that_fails_twice_then_succeeds_ends_as_a_successful_run(
         retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
         assert len(retried) == 2
         assert _metadata(instance, dg.AssetKey("readings"))["rows_written"] > 0
+
+
+def test_bad_data_fails_the_step_at_once_instead_of_retrying(
+    orchestrated: Orchestrated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[int] = []
+
+    def unreadable_ingest(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(1)
+        raise InvalidInputError("devices.csv: column 'device_id' is missing")
+
+    monkeypatch.setattr("modelcycle.orchestration.assets.ingest_day", unreadable_ingest)
+    with dg.instance_for_test() as instance:
+        result = _run(orchestrated.defs, instance, "2026-01-01", [dg.AssetKey("readings")])
+        assert not result.success
+        assert len(attempts) == 1  # retrying cannot fix a wrong file
+        (failure,) = result.get_step_failure_events()
+        assert failure.step_failure_data.user_failure_data is not None
+        assert "column 'device_id' is missing" in (
+            failure.step_failure_data.user_failure_data.description or ""
+        )

@@ -16,7 +16,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from modelcycle.simulate import FleetSpec, simulate_fleet
 from tests.support.cli import run_cli
 from tests.support.servers import free_port
 
@@ -40,15 +39,15 @@ def _get(url: str) -> int:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
-    simulate_fleet(
-        FleetSpec(devices=16, sensors=8, days=3, start=START, seed=3, customers=2),
-        tmp_path / "raw",
-    )
+    """The demo's state (as `make demo` leaves it, on a smaller fleet), then `modelcycle up`."""
     env = {
         "MODELCYCLE_HOME": str(tmp_path),
         "MODELCYCLE_ORCHESTRATION_START": START.isoformat(),
         "MODELCYCLE_TRAINING_WINDOW_DAYS": "2",
     }
+    demo = run_cli("demo", "--devices", "16", "--sensors", "8", "--days", "3", env=env)
+    assert demo.returncode == 0, demo.stderr
+    assert "3 daily runs through Dagster: 3 succeeded" in " ".join(demo.stdout.split())
     ports = {"mlflow": free_port(), "dagster": free_port(), "api": free_port()}
     process = subprocess.Popen(
         [
@@ -90,23 +89,32 @@ def test_up_serves_every_service_and_a_backfill_runs_through_the_daemon(
     assert _get(f"http://127.0.0.1:{ports['mlflow']}/health") == 200
     assert _get(f"http://127.0.0.1:{ports['dagster']}/server_info") == 200
 
-    launched = run_cli("backfill", "--start", "2026-01-01", "--end", "2026-01-01", env=env)
+    launched = run_cli("backfill", "--start", "2026-01-03", "--end", "2026-01-03", env=env)
     assert launched.returncode == 0, launched.stderr
     assert "backfill of 1 day(s)" in launched.stdout
 
     dagster_home = tmp_path / "dagster"
     deadline = time.monotonic() + 600
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        # the demo's runs are in the instance `up` serves: two days ingested, one trained
+        demo_runs = {
+            r.tags["dagster/partition"]: r.status
+            for r in instance.get_runs()
+            if "dagster/backfill" not in r.tags
+        }
+        assert demo_runs == {
+            day: dg.DagsterRunStatus.SUCCESS for day in ("2026-01-01", "2026-01-02", "2026-01-03")
+        }
         while True:
-            runs = instance.get_runs()
+            runs = [r for r in instance.get_runs() if "dagster/backfill" in r.tags]
             statuses = {r.tags.get("dagster/partition"): r.status for r in runs}
-            if statuses.get("2026-01-01") in FINISHED:
+            if statuses.get("2026-01-03") in FINISHED:
                 break
             assert time.monotonic() < deadline, statuses
             time.sleep(3)
-        # the daemon ran the queued day: ingest, features, training on the days in the lake,
+        # the daemon ran the queued day again: ingest, features, training on its window,
         # the gate, scores, alerts
-        assert statuses == {"2026-01-01": dg.DagsterRunStatus.SUCCESS}, statuses
+        assert statuses == {"2026-01-03": dg.DagsterRunStatus.SUCCESS}, statuses
 
     versions = run_cli(
         "models",
@@ -118,9 +126,11 @@ def test_up_serves_every_service_and_a_backfill_runs_through_the_daemon(
         },
     )
     assert versions.returncode == 0, versions.stderr
-    assert {v["name"] for v in json.loads(versions.stdout)} == {
-        "sensor-fault-classifier",
-        "sensor-anomaly-detector",
+    # the demo's version 1 of each model, and version 2 from the backfilled day
+    assert {(v["name"], str(v["version"])) for v in json.loads(versions.stdout)} == {
+        (name, version)
+        for name in ("sensor-fault-classifier", "sensor-anomaly-detector")
+        for version in ("1", "2")
     }
 
 

@@ -40,7 +40,19 @@ def test_parity_gate_refuses_an_export_of_another_model() -> None:
     other.fit(*_data(5))
     wrong = other.to_onnx(x.shape[1]).SerializeToString()
     with pytest.raises(ModelValidationError, match="does not reproduce"):
-        check_parity(wrong, model.native_scores(x[:500]), x[:500], tolerance=1e-3)
+        check_parity(wrong, model.native_scores(x[:500]), x[:500], tolerance=model.parity_tolerance)
+
+
+def test_parity_gate_refuses_an_export_that_reads_the_features_in_another_order() -> None:
+    x, y = _data(0)
+    model = FaultClassifier(seed=1)
+    model.fit(x, y)
+    exported = model.to_onnx(x.shape[1]).SerializeToString()
+    shuffled = x[:500, ::-1].copy()  # what a column-order mistake feeds the exported model
+    with pytest.raises(ModelValidationError, match="does not reproduce"):
+        check_parity(
+            exported, model.native_scores(x[:500]), shuffled, tolerance=model.parity_tolerance
+        )
 
 
 def test_classifier_finds_the_planted_fault_signal() -> None:

@@ -20,38 +20,39 @@ from modelcycle.cli.context import (
     stderr,
     stdout,
 )
-from modelcycle.cli.train import _print_versions
 from modelcycle.lake import layout
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
 
 if TYPE_CHECKING:
-    from modelcycle.registry.connection import Tracking
-    from modelcycle.store import Store
-    from modelcycle.training.runner import TrainedVersion
+    from modelcycle.orchestration.local import DayOutcome
+
+WARMUP_DAYS = 2  # only ingested: the first training has three days of data
+MIN_DAYS = WARMUP_DAYS + 1
 
 
 def demo(
     ctx: typer.Context,
     devices: Annotated[int, typer.Option("--devices", min=2, help="Fleet size.")] = 60,
     sensors: Annotated[int, typer.Option("--sensors", min=8, help="Sensors per device.")] = 40,
-    days: Annotated[int, typer.Option("--days", min=2, help="Days to simulate.")] = 10,
+    days: Annotated[int, typer.Option("--days", min=MIN_DAYS, help="Days to simulate.")] = 10,
     start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")] = "2026-01-01",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of fleet and models.")] = 42,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fleet.")] = 42,
 ) -> None:
-    """Simulate a small fleet, ingest, train and register both models, then monitor them.
+    """Simulate a small fleet, then run the daily Dagster job for each day: several model
+    versions in the registry and a history of monitoring.
 
-    Everything lands under the modelcycle home (MODELCYCLE_HOME, default ./.modelcycle): raw
-    logs, the Parquet lake, MLflow's SQLite database and artifact folder, the monitoring store
-    (modelcycle.db) and an accuracy chart (monitor.html). The last day is scored, every labelled
-    day evaluated, and the alert rules checked. Running it again re-creates the same data and
-    registers new model versions.
+    The first two days are only ingested (the first training needs a few days of data); every
+    later day runs the whole daily job in this process: ingest with its data-quality check,
+    features, training and registering both models on the window ending that day, the metric
+    gate against the champion, scoring, evaluation once the day's labels are in, and the alert
+    check. Everything lands under the modelcycle home (MODELCYCLE_HOME, default ./.modelcycle):
+    raw logs, the Parquet lake, MLflow's database and artifacts, the monitoring store, an accuracy
+    chart (monitor.html) and Dagster's instance, so `modelcycle up` shows the runs afterwards.
+    Running it again re-creates the same data and registers new versions.
     """
-    # Imported here: `modelcycle serve` must start without paying for MLflow and LightGBM.
-    from modelcycle.registry.connection import connect_tracking
+    # Imported here: `modelcycle serve` must start without paying for MLflow, Dagster, LightGBM.
     from modelcycle.simulate import FleetSpec, simulate_fleet
-    from modelcycle.store import open_store
-    from modelcycle.store.training_runs import recorded_training
 
     settings = settings_from(ctx)
     first = layout.parse_day(start, option="--start")
@@ -62,118 +63,122 @@ def demo(
     spec = FleetSpec(devices=devices, sensors=sensors, days=days, start=first, seed=seed)
     with progress_bar("simulate", total=devices * days) as progress:
         simulate_fleet(spec, Path(raw.root), on_progress=lambda n: advance(progress, n))
-    _ingest_all(settings, raw, lake, [first + timedelta(days=i) for i in range(days)])
-    tracking = connect_tracking(settings)
-    last = first + timedelta(days=days - 1)
-    store = open_store(settings)
-    try:
-        with recorded_training(store, last, trigger="demo"):
-            trained = _train(settings, tracking, lake, raw, last, days, seed)
-        _print_versions(trained, tracking.tracking_uri)
-        _monitor(settings, store, lake, raw, [first + timedelta(days=i) for i in range(days)])
-    finally:
-        store.close()
-    _print_next_steps(settings, raw, lake, tracking.tracking_uri)
+    all_days = [first + timedelta(days=i) for i in range(days)]
+    outcomes = _run_days(settings, all_days)
+    _print_outcomes(outcomes)
+    _report(settings, lake, raw, days)
+    _print_next_steps(settings, raw, lake, outcomes)
 
 
-def _train(
-    settings: Settings,
-    tracking: Tracking,
-    lake: ObjectStore,
-    raw: ObjectStore,
-    last: date,
-    days: int,
-    seed: int,
-) -> list[TrainedVersion]:
-    from modelcycle.training.dataset import build_training_set
-    from modelcycle.training.models import AnomalyDetector, FaultClassifier
-    from modelcycle.training.runner import train_models
+def _run_days(settings: Settings, days: list[date]) -> list[DayOutcome]:
+    """Each day through the daily Dagster job, in this process, recorded in Dagster's instance."""
+    import warnings
 
-    with progress_bar("features", total=days) as progress:
-        data = build_training_set(
-            lake=lake, raw=raw, end=last, window_days=days, on_day=lambda _d: advance(progress)
+    import dagster as dg
+
+    from modelcycle.orchestration.definitions import build_definitions
+    from modelcycle.orchestration.instance import prepare_instance
+    from modelcycle.orchestration.local import LAKE_ONLY, run_day
+
+    home, _workspace = prepare_instance(settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Dagster's beta/preview notices are not for the user
+        defs = build_definitions(settings.model_copy(update={"orchestration_start": days[0]}))
+    outcomes = []
+    with (
+        dg.DagsterInstance.from_config(str(home)) as instance,
+        progress_bar("daily runs (Dagster)", total=len(days)) as progress,
+        redirect_stdout(sys.stderr),  # MLflow prints progress on stdout
+    ):
+        for index, day in enumerate(days):
+            assets = LAKE_ONLY if index < WARMUP_DAYS else None
+            outcome = run_day(defs, instance, day, assets)
+            outcomes.append(outcome)
+            progress.console.print(_outcome_line(settings, outcome, lake_only=assets is not None))
+            advance(progress)
+    return outcomes
+
+
+def _outcome_line(settings: Settings, outcome: DayOutcome, *, lake_only: bool) -> str:
+    if outcome.failed_checks and not outcome.failed_steps:
+        why = "; ".join(outcome.failed_checks)
+        return f"  {outcome.day}  [yellow]stopped by a check[/yellow]  {why}"
+    if not outcome.succeeded:
+        return f"  {outcome.day}  [red]failed[/red]  {outcome.problem or 'see the run in Dagster'}"
+    if lake_only:
+        return f"  {outcome.day}  ingested (training starts once there are {MIN_DAYS} days)"
+    versions = ", ".join(f"{asset} v{v}" for asset, v in sorted(outcome.versions.items()))
+    key = f"{settings.classifier_model_name} champion"
+    accuracy = outcome.accuracy.get(key)
+    evaluated = "labels not in yet" if accuracy is None else f"champion accuracy {accuracy:.3f}"
+    return f"  {outcome.day}  [green]ok[/green]  {versions}; gates passed; {evaluated}"
+
+
+def _print_outcomes(outcomes: list[DayOutcome]) -> None:
+    stopped = [o for o in outcomes if o.failed_checks and not o.failed_steps]
+    failed = [o for o in outcomes if not o.succeeded and o not in stopped]
+    trained = sum(1 for o in outcomes if o.versions)
+    stdout.print(
+        f"{len(outcomes)} daily runs through Dagster: "
+        f"{len(outcomes) - len(failed) - len(stopped)} succeeded, {len(stopped)} stopped by a "
+        f"blocking check, {len(failed)} failed; {trained} trainings registered a version of "
+        "each model"
+    )
+    if stopped:
+        stdout.print(
+            "  a version stopped by its gate stays a challenger; the rest of its day waits for a"
+            " re-run"
         )
-    # MLflow prints progress ("View run … at …") on stdout: keep stdout for our answer.
-    with stderr.status("training and registering both models"), redirect_stdout(sys.stderr):
-        trained = train_models(
-            tracking=tracking,
-            data=data,
-            end=last,
-            models=[
-                (settings.classifier_model_name, FaultClassifier(seed=seed)),
-                (settings.anomaly_model_name, AnomalyDetector(seed=seed)),
-            ],
-        )
-    return trained
+    for outcome in failed:
+        stdout.print(f"  {outcome.day} failed: {outcome.problem}")
 
 
-def _monitor(
-    settings: Settings, store: Store, lake: ObjectStore, raw: ObjectStore, days: list[date]
-) -> None:
-    """Score the last day, evaluate every labelled day, report, and check the alert rules."""
+def _report(settings: Settings, lake: ObjectStore, raw: ObjectStore, days: int) -> None:
+    """Accuracy per model over the run, the chart, and what alerts are firing now."""
     from modelcycle.alerting.facts import check_alerts
-    from modelcycle.monitoring.daily import Monitoring, evaluate_day, score_day
-    from modelcycle.monitoring.evaluation import LabelsNotReadyError
     from modelcycle.monitoring.report import build_report, write_chart
     from modelcycle.registry.catalog import newest_versions
+    from modelcycle.registry.connection import registry_client
+    from modelcycle.store import open_store
 
-    monitoring = Monitoring(settings=settings, lake=lake, raw=raw, store=store)
-    with stderr.status("scoring the last day and measuring drift"):
-        score_day(monitoring, days[-1])
-    with progress_bar("evaluate", total=len(days)) as progress:
-        for day in days:
-            try:
-                evaluate_day(monitoring, day)
-            except LabelsNotReadyError as error:
-                stderr.print(f"  {error}")
-            advance(progress)
     names = list(settings.model_names)
-    reports = build_report(
-        store, names, days=len(days), newest_versions=newest_versions(monitoring.client, names)
-    )
-    chart = settings.home / "monitor.html"
-    write_chart(reports, chart)
-    for report in reports:
-        average = report.accuracy_7d_avg
-        stdout.print(
-            f"{report.model}: 7-day accuracy "
-            f"{'-' if average is None else f'{average:.3f}'} over {len(report.daily)} days"
+    client, _ = registry_client(settings)
+    store = open_store(settings)
+    try:
+        reports = build_report(
+            store, names, days=days, newest_versions=newest_versions(client, names)
         )
-    result = check_alerts(settings, store, lake=lake, raw=raw, now=datetime.now(UTC))
+        chart = settings.home / "monitor.html"
+        write_chart(reports, chart)
+        for report in reports:
+            average = report.accuracy_7d_avg
+            stdout.print(
+                f"{report.model}: 7-day accuracy "
+                f"{'-' if average is None else f'{average:.3f}'} over {len(report.daily)} days"
+            )
+        result = check_alerts(settings, store, lake=lake, raw=raw, now=datetime.now(UTC))
+    finally:
+        store.close()
     stdout.print(f"alerts firing: {', '.join(result.firing) or 'none'}  (chart: {chart})")
 
 
-def _ingest_all(settings: Settings, raw: ObjectStore, lake: ObjectStore, days: list[date]) -> None:
-    from modelcycle.lake.ingest import IngestOptions, ingest_day
-
-    options = IngestOptions(
-        memory_limit=settings.ingest_memory_limit, batch_files=settings.ingest_batch_files
-    )
-    with progress_bar("ingest", total=len(days)) as progress:
-        for day in days:
-            report = ingest_day(day, raw=raw, lake=lake, options=options)
-            advance(progress)
-            stderr.print(
-                f"  {day}: {report.rows_written:,} rows written, "
-                f"{report.rows_quarantined:,} quarantined, {report.files_quarantined} files"
-            )
-
-
-def _print_next_steps(settings: Settings, raw: ObjectStore, lake: ObjectStore, uri: str) -> None:
+def _print_next_steps(
+    settings: Settings, raw: ObjectStore, lake: ObjectStore, outcomes: list[DayOutcome]
+) -> None:
     home = settings.home.resolve()
     text = (
         f"raw logs      {raw.url()}\n"
         f"lake          {lake.url()}\n"
-        f"MLflow        {uri}\n"
-        f"artifacts     {settings.resolved_artifact_url}\n\n"
-        f"monitoring    {settings.resolved_database_url}\n\n"
+        f"MLflow        {settings.resolved_tracking_uri}\n"
+        f"artifacts     {settings.resolved_artifact_url}\n"
+        f"monitoring    {settings.resolved_database_url}\n"
+        f"Dagster       {settings.resolved_dagster_home} ({len(outcomes)} runs)\n\n"
         "next:\n"
+        "  uv run modelcycle up                        # MLflow, Dagster UI (runs, checks), API\n"
         "  uv run modelcycle models list\n"
         "  uv run modelcycle monitor report            # accuracy per day, drift, model age\n"
         "  uv run modelcycle alerts list               # what fired, and why\n"
         "  uv run modelcycle serve --port 8000          # then open http://127.0.0.1:8000/docs\n"
-        f"  uv run modelcycle models show {settings.classifier_model_name}\n"
-        f"  uv run mlflow ui --backend-store-uri {uri} --port 5000   # then open http://127.0.0.1:5000\n"
         f"  (state lives in {home}; delete it to start over)"
     )
     stdout.print(Panel(text, title="modelcycle demo: done"))

@@ -44,9 +44,7 @@ def ingest(
     settings = settings_from(ctx)
     day = layout.parse_day(date)
     raw_root, lake_root = raw_store(settings, raw), lake_store(settings, lake)
-    options = IngestOptions(
-        memory_limit=settings.ingest_memory_limit, batch_files=settings.ingest_batch_files
-    )
+    options = IngestOptions.from_settings(settings)
     with progress_bar(f"ingest {day}", total=None) as progress:
         report = ingest_day(
             day,

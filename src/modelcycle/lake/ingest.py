@@ -28,6 +28,7 @@ from modelcycle.lake.report import IngestReport
 from modelcycle.lake.rules import parser_reason_sql, raw_line_sql, row_checks_sql
 from modelcycle.lake.schema import DEVICE_COLUMN, TIMESTAMP_COLUMN, ReadingsSchema
 from modelcycle.lake.screening import RawFile, RejectedFile, screen_files
+from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore, duck
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,13 @@ class IngestOptions:
     memory_limit: str | None = None
     batch_files: int = 100
     threads: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestOptions:
+        """As configured (MODELCYCLE_INGEST_*): the CLI and the Dagster asset ingest alike."""
+        return cls(
+            memory_limit=settings.ingest_memory_limit, batch_files=settings.ingest_batch_files
+        )
 
 
 def _sql_list(paths: list[Path]) -> str:

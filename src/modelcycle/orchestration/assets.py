@@ -7,12 +7,13 @@ check (data quality, the model gate) stops what comes after it.
 """
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 
-from modelcycle.errors import DataNotFoundError
+from modelcycle.errors import DataNotFoundError, InvalidInputError, ModelValidationError
 from modelcycle.features.store import build_day_features, local_copy, readings_spec
 from modelcycle.lake import layout
 from modelcycle.lake.fleet import device_ids
@@ -22,6 +23,7 @@ from modelcycle.orchestration.partitions import daily_partitions, partition_day
 from modelcycle.orchestration.quality import judge_partition, null_shares
 from modelcycle.orchestration.resources import ModelcycleResource
 from modelcycle.settings import Settings
+from modelcycle.storage import ObjectStore
 
 CLASSIFIER_KEY = dg.AssetKey("classifier_model")
 DETECTOR_KEY = dg.AssetKey("anomaly_model")
@@ -33,6 +35,16 @@ GATE_CHECK = "metric_gate"
 NETWORK_RETRY = dg.RetryPolicy(
     max_retries=3, delay=2.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+
+
+@contextmanager
+def retried_only_if_transient() -> Iterator[None]:
+    """Bad data or a refused model fails the step at once: retrying cannot fix either. Storage
+    and registry errors (and anything unexpected) go to `NETWORK_RETRY`."""
+    try:
+        yield
+    except (InvalidInputError, DataNotFoundError, ModelValidationError) as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
 
 
 def _mlflow_run_url(settings: Settings, experiment_id: str, run_id: str) -> str:
@@ -61,35 +73,8 @@ def build_assets(settings: Settings) -> list[Any]:
         day = partition_day(context)
         lake, raw = modelcycle.lake(), modelcycle.raw()
         cfg = modelcycle.settings()
-        try:
-            report = ingest_day(day, raw=raw, lake=lake, options=IngestOptions())
-        except DataNotFoundError as error:
-            yield dg.MaterializeResult(metadata={"missing": str(error)})
-            yield dg.AssetCheckResult(
-                check_name=QUALITY_CHECK,
-                passed=False,
-                severity=dg.AssetCheckSeverity.ERROR,
-                description=str(error),
-            )
-            return
-        with local_copy(lake, layout.readings_partition(day)) as path:
-            nulls = null_shares(path)
-        verdict = judge_partition(
-            report,
-            nulls,
-            fleet_size=len(device_ids(raw)),
-            min_row_share=cfg.quality_min_row_share,
-            max_quarantine_share=cfg.quality_max_quarantine_share,
-            max_null_share=cfg.quality_max_null_share,
-        )
-        yield dg.MaterializeResult(metadata=_ingest_metadata(report))
-        yield dg.AssetCheckResult(
-            check_name=QUALITY_CHECK,
-            passed=verdict.passed,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=verdict.description,
-            metadata=verdict.metadata,
-        )
+        with retried_only_if_transient():
+            yield from _ingest_and_judge(day, lake, raw, cfg)
 
     @dg.asset(
         partitions_def=partitions,
@@ -104,7 +89,8 @@ def build_assets(settings: Settings) -> list[Any]:
         """Hourly device-window features of the day (the module training and serving share)."""
         day = partition_day(context)
         lake = modelcycle.lake()
-        table = build_day_features(lake, day, readings_spec(lake, day))
+        with retried_only_if_transient():
+            table = build_day_features(lake, day, readings_spec(lake, day))
         return dg.MaterializeResult(metadata={"windows": table.num_rows})
 
     @dg.multi_asset(
@@ -158,7 +144,7 @@ def _monitoring_assets(partitions: dg.DailyPartitionsDefinition) -> list[Any]:
         from modelcycle.monitoring.daily import score_day
 
         day = partition_day(context)
-        with modelcycle.monitoring() as monitoring:
+        with modelcycle.monitoring() as monitoring, retried_only_if_transient():
             scored = score_day(monitoring, day)
         metadata: dict[str, Any] = {}
         for item in scored:
@@ -225,6 +211,42 @@ def _monitoring_assets(partitions: dg.DailyPartitionsDefinition) -> list[Any]:
         )
 
     return [scores, evaluation, alerts]
+
+
+def _ingest_and_judge(
+    day: date, lake: ObjectStore, raw: ObjectStore, cfg: Settings
+) -> Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult]:
+    """Ingest the day, then judge the partition; a missing day fails the check with the reason."""
+    try:
+        report = ingest_day(day, raw=raw, lake=lake, options=IngestOptions.from_settings(cfg))
+    except DataNotFoundError as missing:
+        # a missing day is the quality check's verdict, shown in the UI and in the alert
+        yield dg.MaterializeResult(metadata={"missing": str(missing)})
+        yield dg.AssetCheckResult(
+            check_name=QUALITY_CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=str(missing),
+        )
+        return
+    with local_copy(lake, layout.readings_partition(day)) as path:
+        nulls = null_shares(path)
+    verdict = judge_partition(
+        report,
+        nulls,
+        fleet_size=len(device_ids(raw)),
+        min_row_share=cfg.quality_min_row_share,
+        max_quarantine_share=cfg.quality_max_quarantine_share,
+        max_null_share=cfg.quality_max_null_share,
+    )
+    yield dg.MaterializeResult(metadata=_ingest_metadata(report))
+    yield dg.AssetCheckResult(
+        check_name=QUALITY_CHECK,
+        passed=verdict.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=verdict.description,
+        metadata=verdict.metadata,
+    )
 
 
 def _ingest_metadata(report: IngestReport) -> dict[str, Any]:

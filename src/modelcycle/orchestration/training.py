@@ -97,6 +97,7 @@ def train_day(
         DETECTOR_KEY,
         GATE_CHECK,
         _mlflow_run_url,
+        retried_only_if_transient,
     )
     from modelcycle.registry.connection import connect_tracking
     from modelcycle.store.training_runs import recorded_training
@@ -109,7 +110,11 @@ def train_day(
         settings.classifier_model_name: CLASSIFIER_KEY,
         settings.anomaly_model_name: DETECTOR_KEY,
     }
-    with modelcycle.monitoring_store() as store, recorded_training(store, day, trigger="dagster"):
+    with (
+        retried_only_if_transient(),
+        modelcycle.monitoring_store() as store,
+        recorded_training(store, day, trigger="dagster"),
+    ):
         tracking = connect_tracking(settings)
         data = build_training_set(
             lake=modelcycle.lake(),

@@ -55,8 +55,11 @@ class FaultClassifier:
 
     seed: int = 42
     kind: str = "classifier"
-    # float32 sums over hundreds of trees in ONNX vs float64 in LightGBM: ~1e-4 apart.
-    parity_tolerance: float = 1e-3
+    # ONNX keeps split thresholds and leaf sums in float32, LightGBM in float64: most rows are
+    # ~1e-4 apart, but a value lying between a threshold and its float32 rounding takes the other
+    # branch (seen: 0.0016-0.0027 on small fleets). A broken export (feature order, missing
+    # sigmoid) is off by 0.1 or more, so 1e-2 still refuses it.
+    parity_tolerance: float = 1e-2
     decision_threshold: float = 0.5
     params: dict[str, Any] = field(default_factory=dict)
     _model: lgb.LGBMClassifier | None = None

@@ -1,0 +1,96 @@
+"""The daily job run in this process, day after day, with an outcome a person can read.
+
+The demo uses it: the same job, assets and checks the daemon runs, recorded in the same Dagster
+instance, so `modelcycle up` shows these runs afterwards.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import dagster as dg
+
+from modelcycle.orchestration.sensors import DAILY_JOB
+
+# Steps' own log lines stay in the run's record (the UI shows them); the terminal gets warnings.
+QUIET_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+LAKE_ONLY = (dg.AssetKey("readings"), dg.AssetKey("features"))
+
+
+@dataclass(frozen=True)
+class DayOutcome:
+    day: date
+    succeeded: bool
+    run_id: str
+    versions: dict[str, str] = field(default_factory=dict)  # model asset → registered version
+    failed_checks: list[str] = field(default_factory=list)  # "asset check: why"
+    failed_steps: list[str] = field(default_factory=list)  # "step: first line of the error"
+    accuracy: dict[str, float] = field(default_factory=dict)  # "model role" → accuracy
+
+    @property
+    def problem(self) -> str | None:
+        problems = self.failed_checks + self.failed_steps
+        return "; ".join(problems) if problems else None
+
+
+def run_day(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    day: date,
+    assets: Sequence[dg.AssetKey] | None = None,
+) -> DayOutcome:
+    """Run the daily job (or only `assets`) for `day`; a failed run is an outcome, not an error."""
+    job = defs.resolve_job_def(DAILY_JOB)
+    result = job.execute_in_process(
+        partition_key=day.isoformat(),
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=list(assets) if assets is not None else None,
+        run_config=QUIET_RUN_CONFIG,
+    )
+    versions = {
+        m.asset_key.to_user_string(): str(m.metadata["version"].value)
+        for m in result.asset_materializations_for_node("models")
+        if "version" in m.metadata
+    }
+    accuracy = {
+        name.removesuffix(" accuracy"): float(value.value)  # type: ignore[arg-type]
+        for m in result.asset_materializations_for_node("evaluation")
+        for name, value in m.metadata.items()
+    }
+    failed_checks = [
+        f"{e.asset_key.to_user_string()} {e.check_name}: {e.description or 'failed'}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    ]
+    failed_steps = [
+        f"{event.step_key}: {_first_line(event)}"
+        for event in result.get_step_failure_events()
+        if not _stopped_by_check(event)  # the failed check above says why
+    ]
+    return DayOutcome(
+        day=day,
+        succeeded=result.success,
+        run_id=result.run_id,
+        versions=versions,
+        failed_checks=failed_checks,
+        failed_steps=failed_steps,
+        accuracy=accuracy,
+    )
+
+
+def _stopped_by_check(event: dg.DagsterEvent) -> bool:
+    error = event.step_failure_data.error
+    return error is not None and error.cls_name == "DagsterAssetCheckFailedError"
+
+
+def _first_line(event: dg.DagsterEvent) -> str:
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        message = data.user_failure_data.description  # a `dg.Failure`: our own words
+    elif data.error is not None:
+        message = data.error.message
+    else:
+        message = event.message or "failed"
+    return message.strip().splitlines()[0]
