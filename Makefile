@@ -5,7 +5,7 @@ TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help setup tools demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring clean
+.PHONY: help setup tools demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring bench-orchestration clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ unit: setup tools ## The test suite (slow end-to-end tests included)
 
 test: lint typecheck unit ## Everything CI checks
 
-bench: bench-ingest bench-serving bench-monitoring ## All benchmarks; results go to docs/benchmarks.md
+bench: bench-ingest bench-serving bench-monitoring bench-orchestration ## All benchmarks; results go to docs/benchmarks.md
 
 bench-ingest: setup ## Ingest, features and training at reference scale vs pandas and bare polars
 	$(UV) run --frozen python -m bench.ingest
@@ -47,6 +47,9 @@ bench-serving: setup ## The API under wrk vs `mlflow models serve` and a bare ON
 
 bench-monitoring: setup ## Score, evaluate and check alerts on a reference-scale day vs MLflow pyfunc
 	$(UV) run --frozen python -m bench.monitoring $(BENCH_ARGS)
+
+bench-orchestration: setup ## The daily Dagster job on a reference-scale day vs the same steps from the CLI
+	$(UV) run --frozen python -m bench.orchestration $(BENCH_ARGS)
 
 clean: ## Remove the demo's state and caches
 	rm -rf .modelcycle .pytest_cache .mypy_cache .ruff_cache
