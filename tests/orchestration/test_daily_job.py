@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +27,7 @@ from modelcycle.orchestration.sensors import DAILY_JOB
 from modelcycle.settings import Settings
 from modelcycle.simulate import FleetSpec, simulate_fleet
 from modelcycle.store.database import create_store_engine, upgrade
+from tests.support.cli import run_cli
 from tests.support.registry import PrefixedModels, registry_env, server_client
 from tests.support.servers import MlflowServer, unique_name
 
@@ -211,3 +213,49 @@ def test_bad_data_fails_the_step_at_once_instead_of_retrying(
         assert "column 'device_id' is missing" in (
             failure.step_failure_data.user_failure_data.description or ""
         )
+
+
+def _garble_most_logs(raw: Path, day: str) -> None:
+    """Nine devices in ten write unreadable timestamps: their rows all go to the quarantine."""
+    for index, log in enumerate(sorted((raw / day).glob("device-*.csv"))):
+        if index % 10 == 0:
+            continue
+        header, *rows = log.read_text().splitlines()
+        log.write_text("\n".join([header, *("garbled" + row[19:] for row in rows)]) + "\n")
+
+
+def test_a_mostly_quarantined_day_trains_nothing_and_the_alert_says_why(
+    orchestrated: Orchestrated, tmp_path: Path
+) -> None:
+    _garble_most_logs(tmp_path / "raw", "2026-01-02")
+    with dg.instance_for_test() as instance:
+        result = _run(orchestrated.defs, instance, "2026-01-02")
+        assert not result.success
+        check = _checks(result)[("readings", QUALITY_CHECK)]
+        assert not check.passed
+        assert "quarantined" in (check.description or "")
+        assert instance.get_latest_materialization_event(CLASSIFIER_KEY) is None
+
+        # what the daemon's failure sensor does with this run
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None
+        (record,) = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        failure = record.dagster_event
+        assert failure is not None
+        sensor = orchestrated.defs.resolve_sensor_def("record_failed_runs")
+        sensor(
+            dg.build_run_status_sensor_context(
+                sensor_name="record_failed_runs",
+                dagster_event=failure,
+                dagster_instance=instance,
+                dagster_run=run,
+                resources={"modelcycle": ModelcycleResource()},
+            ).for_run_failure()
+        )
+    listed = run_cli("alerts", "list", "--json", env=orchestrated.env)
+    assert listed.returncode == 0, listed.stderr
+    (alert,) = [a for a in json.loads(listed.stdout) if a["key"] == "training_failed"]
+    assert "readings data_quality failed" in alert["summary"]
+    assert "quarantined" in alert["summary"]
+    client = server_client(orchestrated.env["MODELCYCLE_TRACKING_URI"])
+    assert client.search_model_versions(f"name='{orchestrated.classifier}'") == []

@@ -53,6 +53,26 @@ def day_already_run(instance: dg.DagsterInstance, day: str) -> bool:
     return any(run.status not in _ENDED_BADLY for run in runs)
 
 
+def failure_reason(context: dg.RunFailureSensorContext) -> str:
+    """Why a run failed, in words a person acts on: the failed blocking check's own reason (a
+    missing or quarantined day), else the failing step's, else Dagster's run message."""
+    checks = context.instance.all_logs(
+        context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    )
+    for record in checks:
+        evaluation = record.dagster_event.event_specific_data if record.dagster_event else None
+        if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
+            what = f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}"
+            return f"{what} failed: {evaluation.description or 'no reason given'}"
+    for event in context.get_step_failure_events():
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return f"{event.step_key}: {data.user_failure_data.description}"
+        if data.error is not None:
+            return f"{event.step_key}: {data.error.message.strip()}"
+    return context.failure_event.message or "run failed"
+
+
 def build_automation(settings: Settings, job: Any) -> tuple[list[Any], list[dg.SensorDefinition]]:
     """The schedule and the sensors. Schedule, failure alerts and the alert clock are on by
     default; `complete_log_days` is off until turned on in the UI (for logs that arrive on their
@@ -126,8 +146,10 @@ def _sensors(settings: Settings, job: Any) -> list[dg.SensorDefinition]:
         from modelcycle.store.training_runs import record_failure
 
         run = context.dagster_run
-        reason = context.failure_event.message or "run failed"
-        status = "timed_out" if reason.startswith(RUN_TIMED_OUT) else "failed"
+        message = context.failure_event.message or ""
+        timed_out = message.startswith(RUN_TIMED_OUT)  # run monitoring's words, not a step's
+        reason = message if timed_out else failure_reason(context)
+        status = "timed_out" if timed_out else "failed"
         if status == "failed" and run.tags.get("dagster/will_retry") == "true":
             return  # a run-level retry follows: only the final failure is an alert
         # a run past its maximum run time has missed the SLA already, retried or not
