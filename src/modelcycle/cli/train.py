@@ -30,8 +30,15 @@ def train(
     ctx: typer.Context,
     date: Annotated[str, typer.Option("--date", help="Last day of the training window.")],
     window_days: Annotated[
-        int, typer.Option("--window-days", min=1, max=366, help="Days in the training window.")
-    ] = 7,
+        int | None,
+        typer.Option(
+            "--window-days",
+            min=1,
+            max=366,
+            help="Days in the training window [default: MODELCYCLE_TRAINING_WINDOW_DAYS, 7].",
+            show_default=False,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of both models.")] = 42,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the new versions as JSON.")
@@ -54,7 +61,8 @@ def train(
     store = open_store(settings)
     try:
         with recorded_training(store, end):
-            trained, tracking_uri = _train(settings, end, window_days, seed)
+            window = window_days or settings.training_window_days  # as the daily Dagster job
+            trained, tracking_uri = _train(settings, end, window, seed)
     finally:
         store.close()
     if as_json:
