@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 class ModelcycleResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Settings come from MODELCYCLE_* as for the CLI; nothing is configured twice."""
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Our log lines in a run follow MODELCYCLE_LOG_FORMAT and carry the Dagster run id;
+        Dagster keeps them with the run (its captured stderr, shown in the UI)."""
+        import structlog
+
+        from modelcycle.observability import configure_logging
+
+        configure_logging(self.settings())
+        if context.run_id:
+            structlog.contextvars.bind_contextvars(dagster_run_id=context.run_id)
+
     def settings(self) -> Settings:
         return Settings()
 
