@@ -39,7 +39,8 @@ def instance_config(settings: Settings) -> dict[str, object]:
 
 
 def prepare_instance(settings: Settings) -> tuple[Path, Path]:
-    """DAGSTER_HOME with its dagster.yaml, and the workspace file; existing files are kept."""
+    """DAGSTER_HOME with its dagster.yaml, the workspace file (existing files are kept), and
+    Dagster's storage created."""
     home = settings.resolved_dagster_home
     home.mkdir(parents=True, exist_ok=True)
     instance_file = home / "dagster.yaml"
@@ -48,4 +49,14 @@ def prepare_instance(settings: Settings) -> tuple[Path, Path]:
     workspace = home / "workspace.yaml"
     if not workspace.exists():
         workspace.write_text(yaml.safe_dump(WORKSPACE, sort_keys=False))
+    _create_storage(home)
     return home, workspace
+
+
+def _create_storage(home: Path) -> None:
+    """Create (or migrate) Dagster's storage now, in one process: the webserver, the daemon and
+    a `dagster` command started together would otherwise race to create the same tables."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
