@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cache
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -16,6 +17,9 @@ from modelcycle.monitoring.scoring import read_scores
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
 from modelcycle.store import Store
+
+if TYPE_CHECKING:
+    from modelcycle.monitoring.daily import Monitoring
 
 
 def build_facts(
@@ -85,3 +89,22 @@ def check_alerts(
     rules = config or load_rules(settings.alert_rules)
     facts = build_facts(settings, store, lake=lake, raw=raw, now=now, scores_day=scores_day)
     return check(store, rules, facts)
+
+
+def check_monitored(
+    monitoring: Monitoring,
+    *,
+    now: datetime | None = None,
+    scores_day: date | None = None,
+    config: AlertingConfig | None = None,
+) -> CheckResult:
+    """`check_alerts` over the settings and stores an open `Monitoring` already holds."""
+    return check_alerts(
+        monitoring.settings,
+        monitoring.store,
+        lake=monitoring.lake,
+        raw=monitoring.raw,
+        now=now or datetime.now(UTC),
+        scores_day=scores_day,
+        config=config,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import redirect_stdout
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -66,7 +66,7 @@ def demo(
     all_days = [first + timedelta(days=i) for i in range(days)]
     outcomes = _run_days(settings, all_days)
     _print_outcomes(outcomes)
-    _report(settings, lake, raw, days)
+    _report(settings, days)
     _print_next_steps(settings, raw, lake, outcomes)
 
 
@@ -133,22 +133,22 @@ def _print_outcomes(outcomes: list[DayOutcome]) -> None:
         stdout.print(f"  {outcome.day} failed: {outcome.problem}")
 
 
-def _report(settings: Settings, lake: ObjectStore, raw: ObjectStore, days: int) -> None:
+def _report(settings: Settings, days: int) -> None:
     """Accuracy per model over the run, the chart, and what alerts are firing now."""
-    from modelcycle.alerting.facts import check_alerts
+    from modelcycle.alerting.facts import check_monitored
+    from modelcycle.monitoring.daily import open_monitoring
     from modelcycle.monitoring.report import build_report, write_chart
     from modelcycle.registry.catalog import newest_versions
-    from modelcycle.registry.connection import registry_client
-    from modelcycle.store import open_store
 
     names = list(settings.model_names)
-    client, _ = registry_client(settings)
-    store = open_store(settings)
-    try:
+    chart = settings.home / "monitor.html"
+    with open_monitoring(settings) as monitoring:
         reports = build_report(
-            store, names, days=days, newest_versions=newest_versions(client, names)
+            monitoring.store,
+            names,
+            days=days,
+            newest_versions=newest_versions(monitoring.client, names),
         )
-        chart = settings.home / "monitor.html"
         write_chart(reports, chart)
         for report in reports:
             average = report.accuracy_7d_avg
@@ -156,9 +156,7 @@ def _report(settings: Settings, lake: ObjectStore, raw: ObjectStore, days: int) 
                 f"{report.model}: 7-day accuracy "
                 f"{'-' if average is None else f'{average:.3f}'} over {len(report.daily)} days"
             )
-        result = check_alerts(settings, store, lake=lake, raw=raw, now=datetime.now(UTC))
-    finally:
-        store.close()
+        result = check_monitored(monitoring)
     stdout.print(f"alerts firing: {', '.join(result.firing) or 'none'}  (chart: {chart})")
 
 

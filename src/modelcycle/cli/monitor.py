@@ -195,7 +195,7 @@ def daily(
     arrived is reported and skipped, not failed. Exits 1 when a rule could not be evaluated or a
     channel failed, like `alerts check`.
     """
-    from modelcycle.alerting.facts import check_alerts
+    from modelcycle.alerting.facts import check_monitored
     from modelcycle.alerting.rules_file import load_rules
     from modelcycle.monitoring.daily import evaluate_day, open_monitoring, score_day
     from modelcycle.monitoring.evaluation import LabelsNotReadyError
@@ -215,15 +215,7 @@ def daily(
         except LabelsNotReadyError as error:
             skipped = str(error)
             stderr.print(f"[yellow]evaluation skipped:[/yellow] {error}")
-        result = check_alerts(
-            settings,
-            monitoring.store,
-            lake=monitoring.lake,
-            raw=monitoring.raw,
-            now=datetime.now(UTC),
-            scores_day=day,
-            config=config,
-        )
+        result = check_monitored(monitoring, scores_day=day, config=config)
     failed = [d for d in result.deliveries if not d.ok]
     summary = {
         "scored": [

@@ -8,7 +8,7 @@ check (data quality, the model gate) stops what comes after it.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -189,17 +189,10 @@ def _monitoring_assets(partitions: dg.DailyPartitionsDefinition) -> list[Any]:
         context: dg.AssetExecutionContext, modelcycle: ModelcycleResource
     ) -> dg.MaterializeResult[Any]:
         """The alert rules checked on the day's scores (`modelcycle alerts check`)."""
-        from modelcycle.alerting.facts import check_alerts
+        from modelcycle.alerting.facts import check_monitored
 
         with modelcycle.monitoring() as monitoring:
-            result = check_alerts(
-                monitoring.settings,
-                monitoring.store,
-                lake=monitoring.lake,
-                raw=monitoring.raw,
-                now=datetime.now(UTC),
-                scores_day=partition_day(context),
-            )
+            result = check_monitored(monitoring, scores_day=partition_day(context))
         failed = [d.channel for d in result.deliveries if not d.ok]
         return dg.MaterializeResult(
             metadata={

@@ -142,7 +142,7 @@ def _sensors(settings: Settings, job: Any) -> list[dg.SensorDefinition]:
         """A failed run is a failed training (`training_failed`); a run that Dagster's run
         monitoring stopped at its maximum run time missed the training SLA (`training_sla_missed`).
         """
-        from modelcycle.alerting.facts import check_alerts
+        from modelcycle.alerting.facts import check_monitored
         from modelcycle.store.training_runs import record_failure
 
         run = context.dagster_run
@@ -157,13 +157,7 @@ def _sensors(settings: Settings, job: Any) -> list[dg.SensorDefinition]:
         day = date.fromisoformat(partition) if partition else datetime.now(UTC).date()
         with modelcycle.monitoring() as monitoring:
             record_failure(monitoring.store, day, reason, trigger="dagster", status=status)
-            check_alerts(
-                monitoring.settings,
-                monitoring.store,
-                lake=monitoring.lake,
-                raw=monitoring.raw,
-                now=datetime.now(UTC),
-            )
+            check_monitored(monitoring)
 
     @dg.sensor(
         name="alert_clock",
@@ -177,7 +171,7 @@ def _sensors(settings: Settings, job: Any) -> list[dg.SensorDefinition]:
         older than 36 hours (`model_stale`; the model assets' freshness policy shows the same in
         the UI) or no training by the deadline, even on a day nothing runs.
         """
-        from modelcycle.alerting.facts import check_alerts
+        from modelcycle.alerting.facts import check_monitored
         from modelcycle.orchestration.assets import CLASSIFIER_KEY, DETECTOR_KEY
 
         records = context.instance.get_freshness_state_records([CLASSIFIER_KEY, DETECTOR_KEY])
@@ -186,13 +180,7 @@ def _sensors(settings: Settings, job: Any) -> list[dg.SensorDefinition]:
             for key, record in sorted(records.items(), key=lambda item: item[0].to_user_string())
         )
         with modelcycle.monitoring() as monitoring:
-            result = check_alerts(
-                monitoring.settings,
-                monitoring.store,
-                lake=monitoring.lake,
-                raw=monitoring.raw,
-                now=datetime.now(UTC),
-            )
+            result = check_monitored(monitoring)
         firing = ", ".join(result.firing) or "none"
         return dg.SkipReason(
             f"alerts checked; firing: {firing}; model freshness: {freshness or 'not evaluated yet'}"
