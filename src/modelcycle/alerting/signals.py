@@ -111,13 +111,18 @@ def accuracy(name: str, rule: AccuracyRule, facts: Facts) -> list[Signal]:
     return [Signal(key, name, rule.type, rule.severity, summary, details)]
 
 
-def training_failed(name: str, rule: TrainingFailedRule, facts: Facts) -> list[Signal]:
+def _latest_finished_training(facts: Facts) -> TrainingRun | None:
+    """The newest training that has ended; both training rules judge this one."""
     with facts.store.session() as session:
-        latest = session.scalars(
+        return session.scalars(
             select(TrainingRun)
             .where(TrainingRun.status != "running")
             .order_by(TrainingRun.started_at.desc())
         ).first()
+
+
+def training_failed(name: str, rule: TrainingFailedRule, facts: Facts) -> list[Signal]:
+    latest = _latest_finished_training(facts)
     if latest is None or latest.status != "failed":
         return []
     summary = f"training for {latest.day} failed: {latest.error or 'no reason recorded'}"
@@ -127,12 +132,7 @@ def training_failed(name: str, rule: TrainingFailedRule, facts: Facts) -> list[S
 
 def training_sla_missed(name: str, rule: TrainingSlaRule, facts: Facts) -> list[Signal]:
     """The latest training ran past its maximum run time, or none succeeded by today's deadline."""
-    with facts.store.session() as session:
-        latest = session.scalars(
-            select(TrainingRun)
-            .where(TrainingRun.status != "running")
-            .order_by(TrainingRun.finished_at.desc())
-        ).first()
+    latest = _latest_finished_training(facts)
     if latest is not None and latest.status == "timed_out":
         summary = f"training for {latest.day} ran past its maximum run time: {latest.error}"
         details = {"day": latest.day.isoformat(), "run": latest.id, "error": latest.error}
