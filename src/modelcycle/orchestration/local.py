@@ -11,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from modelcycle.orchestration.sensors import DAILY_JOB
+from modelcycle.orchestration.sensors import DAILY_JOB, step_failure_reason
 
 # Steps' own log lines stay in the run's record (the UI shows them); the terminal gets warnings.
 QUIET_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -65,7 +65,7 @@ def run_day(
         if not e.passed
     ]
     failed_steps = [
-        f"{event.step_key}: {_first_line(event)}"
+        f"{event.step_key}: {step_failure_reason(event)}"
         for event in result.get_step_failure_events()
         if not _stopped_by_check(event)  # the failed check above says why
     ]
@@ -83,14 +83,3 @@ def run_day(
 def _stopped_by_check(event: dg.DagsterEvent) -> bool:
     error = event.step_failure_data.error
     return error is not None and error.cls_name == "DagsterAssetCheckFailedError"
-
-
-def _first_line(event: dg.DagsterEvent) -> str:
-    data = event.step_failure_data
-    if data.user_failure_data is not None and data.user_failure_data.description:
-        message = data.user_failure_data.description  # a `dg.Failure`: our own words
-    elif data.error is not None:
-        message = data.error.message
-    else:
-        message = event.message or "failed"
-    return message.strip().splitlines()[0]

@@ -65,12 +65,20 @@ def failure_reason(context: dg.RunFailureSensorContext) -> str:
             what = f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}"
             return f"{what} failed: {evaluation.description or 'no reason given'}"
     for event in context.get_step_failure_events():
-        data = event.step_failure_data
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            return f"{event.step_key}: {data.user_failure_data.description}"
-        if data.error is not None:
-            return f"{event.step_key}: {data.error.message.strip()}"
+        return f"{event.step_key}: {step_failure_reason(event)}"
     return context.failure_event.message or "run failed"
+
+
+def step_failure_reason(event: dg.DagsterEvent) -> str:
+    """A failed step's reason in one line: a `dg.Failure`'s own words, else the error's."""
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        message = data.user_failure_data.description
+    elif data.error is not None:
+        message = data.error.message
+    else:
+        message = event.message or "failed"
+    return message.strip().splitlines()[0]
 
 
 def build_automation(settings: Settings, job: Any) -> tuple[list[Any], list[dg.SensorDefinition]]:
