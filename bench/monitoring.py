@@ -28,7 +28,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
@@ -36,13 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import machine_line, write_section
+from bench.workfolder import SETUP_FILE, add_work_arguments, work_folder
 
 START = date(2026, 3, 2)
 SEED = 7
 SIMULATED_DAYS = 4  # the 4th day only keeps the maintenance ledger going past day 3
 TARGET_SECONDS = 30.0
 PEER_REPEATS = 3
-SETUP_FILE = "setup.json"
 
 SIMULATE = """
 import sys
@@ -287,38 +286,11 @@ def _firing_summary(firing: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--devices", type=int, default=1000)
-    parser.add_argument("--sensors", type=int, default=100)
-    parser.add_argument(
-        "--work", type=Path, default=None, help="Work folder (default: a temporary one)."
-    )
-    parser.add_argument("--keep", action="store_true", help="Keep the work folder afterwards.")
-    parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="With --work: reuse the setup a --keep run left there; only the timed steps run.",
-    )
-    parser.add_argument(
-        "--no-docs", action="store_true", help="Print the section, do not write docs/benchmarks.md."
-    )
+    add_work_arguments(parser)
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="modelcycle-bench-monitoring-"))
-    reuse = args.reuse and args.work is not None and (work / SETUP_FILE).exists()
-    if args.work is not None and not reuse:
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-    home, logs = work / "home", work / "logs"
-    home.mkdir(exist_ok=True)
-    logs.mkdir(exist_ok=True)
-    env = _clean_env(home)
-    print(f"work folder {work} ({args.devices} devices × {args.sensors} sensors)")
-    try:
-        _bench(args, work, env, reuse=reuse)
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    with work_folder(args, "monitoring") as (work, reuse):
+        print(f"work folder {work} ({args.devices} devices × {args.sensors} sensors)")
+        _bench(args, work, _clean_env(work / "home"), reuse=reuse)
 
 
 def _bench(args: argparse.Namespace, work: Path, env: dict[str, str], *, reuse: bool) -> None:

@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -44,12 +43,12 @@ from bench.monitoring import (
     _python,
 )
 from bench.report import machine_line, write_section
+from bench.workfolder import SETUP_FILE, add_work_arguments, work_folder
 
 START = date(2026, 3, 2)
 SEED = 7
 TARGET_TOTAL_SECONDS = 600.0
 TARGET_OVERHEAD = 0.10
-SETUP_FILE = "setup.json"
 JOB = "daily_lifecycle"
 
 # The core functions the Dagster steps call, timed inside the run: (module, attribute, label).
@@ -292,48 +291,22 @@ def _run_dagster(plan: Plan, env: dict[str, str], logs: Path) -> tuple[Step, dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--devices", type=int, default=1000)
-    parser.add_argument("--sensors", type=int, default=100)
+    add_work_arguments(parser)
     parser.add_argument(
         "--window-days",
         type=int,
         default=None,
         help="Training window (MODELCYCLE_TRAINING_WINDOW_DAYS); default: the settings' default.",
     )
-    parser.add_argument(
-        "--work", type=Path, default=None, help="Work folder (default: a temporary one)."
-    )
-    parser.add_argument("--keep", action="store_true", help="Keep the work folder afterwards.")
-    parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="With --work: reuse the setup a --keep run left there; only the timed steps run.",
-    )
-    parser.add_argument(
-        "--no-docs", action="store_true", help="Print the section, do not write docs/benchmarks.md."
-    )
     args = parser.parse_args()
     if args.window_days is None:
         args.window_days = _default_window()
-    work = args.work or Path(tempfile.mkdtemp(prefix="modelcycle-bench-orchestration-"))
-    reuse = args.reuse and args.work is not None and (work / SETUP_FILE).exists()
-    if args.work is not None and not reuse:
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-    home, logs = work / "home", work / "logs"
-    home.mkdir(exist_ok=True)
-    logs.mkdir(exist_ok=True)
-    print(
-        f"work folder {work} ({args.devices} devices × {args.sensors} sensors, "
-        f"{args.window_days}-day training window)"
-    )
-    try:
-        _bench(args, work, _env(home, args.window_days), reuse=reuse)
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    with work_folder(args, "orchestration") as (work, reuse):
+        print(
+            f"work folder {work} ({args.devices} devices × {args.sensors} sensors, "
+            f"{args.window_days}-day training window)"
+        )
+        _bench(args, work, _env(work / "home", args.window_days), reuse=reuse)
 
 
 def _load_or_set_up(
