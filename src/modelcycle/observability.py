@@ -22,10 +22,12 @@ def configure_logging(settings: Settings) -> None:
         settings.log_format == "auto"
         and (settings.environment != "local" or not sys.stderr.isatty())
     )
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
+    # JSON lines carry a traceback (`exc_info`) as an `exception` string; the console renderer
+    # formats it itself.
+    renderers: list[structlog.typing.Processor] = (
+        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -41,7 +43,7 @@ def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
             foreign_pre_chain=shared,
         )
     )

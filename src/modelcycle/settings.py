@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     serving_cache_dir: Path | None = Field(
         default=None, description="Verified model artifacts, for starting without the registry."
     )
+    serving_log_flush_seconds: float = Field(
+        default=2.0, gt=0, description="How often the API writes its prediction log to the lake."
+    )
     api_keys: SecretStr | None = Field(
         default=None, description="Comma-separated API keys; required outside local use."
     )

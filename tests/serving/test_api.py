@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,6 +170,18 @@ def test_tampered_artifact_is_refused_and_the_old_model_kept(
         s3.put_object(Bucket=bucket, Key=f"{key}/model.onnx", Body=original)
 
 
+def _wait_for_problem(api: ApiServer, problem: str, timeout: float = 30.0) -> requests.Response:
+    """`/readyz` once it names `problem`; fails the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        readiness = requests.get(f"{api.url}/readyz", timeout=5)
+        if problem in readiness.json().get("problems", []):
+            return readiness
+        if time.monotonic() > deadline:
+            raise AssertionError(f"/readyz does not name {problem!r}: {readiness.text}")
+        time.sleep(0.2)
+
+
 def test_registry_down_keeps_serving_and_a_restart_serves_from_cache(
     api_env: dict[str, str],
     trained_registry: TrainedRegistry,
@@ -183,10 +196,18 @@ def test_registry_down_keeps_serving_and_a_restart_serves_from_cache(
     with start_api(env, server_log_dir) as api:
         api.wait_ready()
         proxy.cut()
-        threading.Event().wait(2.0)  # a few polls against a dead registry
+        # A few polls against a dead registry: the API still serves, and says it is degraded.
+        readiness = _wait_for_problem(api, "registry_poll failing")
+        assert readiness.status_code == 200
+        assert readiness.json()["status"] == "degraded"
         served = _served(api, name)
         assert served["version"] == "1"
         assert "unreachable" in str(served["last_error"])
+        poll = next(
+            t for t in api.get("/v1/models").json()["tasks"] if t["name"] == "registry_poll"
+        )
+        assert poll["running"] and poll["consecutive_failures"] >= 3
+        assert "unreachable" in poll["last_error"]
         assert api.post(f"/v1/models/{name}/predict", instances).status_code == 200
     with start_api(env, server_log_dir) as restarted:
         restarted.wait_ready(timeout=30)

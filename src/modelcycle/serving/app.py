@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import structlog
@@ -15,12 +13,14 @@ from fastapi.responses import JSONResponse
 
 from modelcycle.errors import DataNotFoundError, InvalidInputError, ModelcycleError, StorageError
 from modelcycle.lake.fleet import device_ids
+from modelcycle.serving.background import BackgroundTasks
 from modelcycle.serving.cache import ArtifactCache
 from modelcycle.serving.docs import mount_offline_docs
 from modelcycle.serving.inputs import RequestTooLargeError
-from modelcycle.serving.manager import ModelManager, ModelNotReadyError
+from modelcycle.serving.manager import ModelManager, ModelNotReadyError, describe_error
 from modelcycle.serving.metrics import ApiMetrics
 from modelcycle.serving.middleware import ServingMiddleware
+from modelcycle.serving.prediction_log import TASK_NAME as PREDICTION_LOG
 from modelcycle.serving.prediction_log import PredictionLog
 from modelcycle.serving.registry_source import RegistrySource, VersionSource
 from modelcycle.serving.routes import health, predictions
@@ -79,28 +79,32 @@ def _fleet(raw: ObjectStore | None) -> frozenset[str] | None:
         return None
 
 
-async def _poll_registry(manager: ModelManager, interval: float) -> None:
-    """Ask the registry now, then every `interval` seconds; a failure waits for the next poll."""
-    await asyncio.to_thread(manager.refresh_all)
-    # The first poll imports MLflow: millions of long-lived objects that every full garbage
-    # collection would walk again, a pause of ~100 ms in the middle of requests. Freeze them.
-    gc.freeze()
-    while True:
-        await asyncio.sleep(interval)
-        await asyncio.to_thread(manager.refresh_all)
+REGISTRY_POLL = "registry_poll"
+ACCURACY_POLL = "accuracy_poll"
 
 
-async def _poll_accuracy(accuracy: ServedAccuracy, interval: float) -> None:
-    """Read the served models' accuracy now, then every `interval` seconds, for `/metrics`.
+def _start_background(services: Services, interval: float) -> None:
+    """The registry poll (model reloads) and the accuracy poll (`/metrics`), each its own loop: a
+    slow monitoring store (the first open may migrate it, an unreachable database waits for its
+    connect timeout) must not hold up the model reloads. Then the prediction-log writer."""
+    services.background.start(REGISTRY_POLL, services.manager.poll, interval)
+    services.background.start(ACCURACY_POLL, services.accuracy.refresh, interval)
+    services.prediction_log.start()
 
-    A loop of its own: a slow store (the first open may migrate it, an unreachable database waits
-    for its connect timeout) must not hold up the registry poll and so the model reloads.
-    """
-    await asyncio.to_thread(accuracy.refresh)
-    gc.freeze()  # SQLAlchemy's long-lived objects, as MLflow's in `_poll_registry`
-    while True:
-        await asyncio.sleep(interval)
-        await asyncio.to_thread(accuracy.refresh)
+
+async def _teardown(services: Services) -> None:
+    """Stop the loops, flush the prediction log, close the store: each step runs whatever the
+    one before did, so the prediction log is flushed even when another step fails."""
+    steps: tuple[tuple[str, Callable[[], Awaitable[None]]], ...] = (
+        ("stop background tasks", services.background.stop),
+        ("flush the prediction log", lambda: asyncio.to_thread(services.prediction_log.stop)),
+        ("close the monitoring store", lambda: asyncio.to_thread(services.accuracy.close)),
+    )
+    for what, step in steps:
+        try:
+            await step()
+        except Exception as error:  # broad on purpose: shutdown must reach the next step
+            log.error(f"shutdown: could not {what}", error=describe_error(error), exc_info=error)
 
 
 def build_services(
@@ -117,14 +121,28 @@ def build_services(
         cache=ArtifactCache(settings.resolved_serving_cache_dir),
     )
     accuracy = ServedAccuracy(settings, manager.names)
+    background = BackgroundTasks()
+    for name in (REGISTRY_POLL, ACCURACY_POLL):
+        background.track(name)
+    prediction_log = PredictionLog(
+        lake,
+        flush_seconds=settings.serving_log_flush_seconds,
+        health=background.track(PREDICTION_LOG) if lake is not None else None,
+    )
     return Services(
         settings=settings,
         manager=manager,
-        metrics=ApiMetrics(manager, accuracy_source=accuracy.current),
+        metrics=ApiMetrics(
+            manager,
+            accuracy_source=accuracy.current,
+            background=background,
+            prediction_log=prediction_log,
+        ),
         accuracy=accuracy,
-        prediction_log=PredictionLog(lake),
+        prediction_log=prediction_log,
         devices=_fleet(raw),
         api_keys=frozenset(key.encode() for key in settings.api_key_set),
+        background=background,
     )
 
 
@@ -148,12 +166,8 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(services.manager.start_from_cache)
-        services.prediction_log.start()
-        interval = settings.serving_poll_seconds
-        poller = asyncio.create_task(_poll_registry(services.manager, interval))
-        accuracy_poller = asyncio.create_task(_poll_accuracy(services.accuracy, interval))
-        app.state.poller = poller
+        await asyncio.to_thread(services.manager.start_from_cache)  # never raises
+        _start_background(services, settings.serving_poll_seconds)
         log.info(
             "serving",
             models=list(services.manager.names),
@@ -163,12 +177,7 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for task in (poller, accuracy_poller):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await asyncio.to_thread(services.prediction_log.stop)
-            await asyncio.to_thread(services.accuracy.close)
+            await _teardown(services)
 
     app = FastAPI(
         title="modelcycle prediction API",

@@ -1,8 +1,9 @@
 """Prometheus metrics of the API, in a registry of its own (one per app, so tests do not collide).
 
-Request counters and latency are recorded as requests finish; model facts (version, age, reloads)
-are read from the model manager when Prometheus scrapes, so they are never stale. The accuracy
-gauge is read from a source the API keeps warm, so a scrape never waits for the database.
+Request counters and latency are recorded as requests finish; model facts (version, age, reloads,
+cache errors) and the health of the background tasks are read from the objects that hold them when
+Prometheus scrapes, so they are never stale. The accuracy gauge is read from a source the API keeps
+warm, so a scrape never waits for the database.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from modelcycle.serving.background import BackgroundTasks
 from modelcycle.serving.manager import ModelManager
+from modelcycle.serving.prediction_log import PredictionLog
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +53,11 @@ class ModelCollector(Collector):
             "Model refreshes by outcome: loaded, unchanged, failed, refused.",
             labels=["model", "outcome"],
         )
+        cache_errors = CounterMetricFamily(
+            "modelcycle_serving_cache_errors",
+            "Serving-cache failures by operation: read (entry ignored), write, prune.",
+            labels=["model", "operation"],
+        )
         now = self.manager.clock()
         for name in self.manager.names:
             model, status = self.manager.describe(name)
@@ -61,9 +69,70 @@ class ModelCollector(Collector):
                 age.add_metric([name], (now - record.trained_at).total_seconds())
             for outcome in ("loaded", "unchanged", "failed", "refused"):
                 reloads.add_metric([name, outcome], float(status.reloads[outcome]))
+            for operation in ("read", "write", "prune"):
+                cache_errors.add_metric([name, operation], float(status.cache_errors[operation]))
         yield info
         yield age
         yield reloads
+        yield cache_errors
+
+
+class BackgroundCollector(Collector):
+    """Whether each background task runs, its failures, its last success; the prediction log's
+    rows written, buffered and dropped. Read at scrape time."""
+
+    def __init__(self, background: BackgroundTasks, prediction_log: PredictionLog | None):
+        self.background = background
+        self.prediction_log = prediction_log
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "modelcycle_background_task_up",
+            "1 while the background task runs, 0 once it has stopped.",
+            labels=["task"],
+        )
+        errors = CounterMetricFamily(
+            "modelcycle_background_task_errors",
+            "Rounds of the background task that failed (and were retried).",
+            labels=["task"],
+        )
+        failing = GaugeMetricFamily(
+            "modelcycle_background_task_consecutive_failures",
+            "Rounds in a row that failed; 0 after a success.",
+            labels=["task"],
+        )
+        last_success = GaugeMetricFamily(
+            "modelcycle_background_task_last_success_timestamp_seconds",
+            "Unix time of the task's last successful round.",
+            labels=["task"],
+        )
+        for health in self.background:
+            up.add_metric([health.name], 1.0 if health.running else 0.0)
+            errors.add_metric([health.name], float(health.errors))
+            failing.add_metric([health.name], float(health.consecutive_failures))
+            if health.last_success is not None:
+                last_success.add_metric([health.name], health.last_success.timestamp())
+        yield from (up, errors, failing, last_success)
+        if self.prediction_log is not None and self.prediction_log.lake is not None:
+            yield from self._prediction_log(self.prediction_log)
+
+    @staticmethod
+    def _prediction_log(prediction_log: PredictionLog) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "modelcycle_prediction_log_rows_written",
+            "Predictions written to the lake.",
+            value=float(prediction_log.rows_written),
+        )
+        yield CounterMetricFamily(
+            "modelcycle_prediction_log_rows_dropped",
+            "Predictions dropped unwritten: the oldest, once the buffer was full.",
+            value=float(prediction_log.rows_dropped),
+        )
+        yield GaugeMetricFamily(
+            "modelcycle_prediction_log_buffered_rows",
+            "Predictions waiting to be written.",
+            value=float(prediction_log.buffered_rows),
+        )
 
 
 def _accuracy_family() -> GaugeMetricFamily:
@@ -104,7 +173,14 @@ class AccuracyCollector(Collector):
 class ApiMetrics:
     """The metrics one app instance records."""
 
-    def __init__(self, manager: ModelManager, *, accuracy_source: AccuracySource | None = None):
+    def __init__(
+        self,
+        manager: ModelManager,
+        *,
+        accuracy_source: AccuracySource | None = None,
+        background: BackgroundTasks | None = None,
+        prediction_log: PredictionLog | None = None,
+    ):
         disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` doubles the output
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -121,6 +197,8 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.registry.register(ModelCollector(manager))
+        if background is not None:
+            self.registry.register(BackgroundCollector(background, prediction_log))
         if accuracy_source is not None:
             self.registry.register(AccuracyCollector(accuracy_source))
 

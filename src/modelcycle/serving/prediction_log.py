@@ -1,17 +1,20 @@
 """Every prediction the API makes, written to the lake off the request path.
 
-A request only appends to an in-memory queue; a writer thread drains it every few seconds into one
+A request only appends to an in-memory buffer; a writer thread drains it every few seconds into one
 Parquet object per flush (`predictions/date=D/part-<time>-<id>.parquet`), so that online
-predictions can be evaluated once their labels arrive. If the lake is unreachable the batch is
-kept and retried, up to a bound, and the loss is logged rather than slowing requests.
+predictions can be evaluated once their labels arrive. A write that fails, for any reason, keeps
+its rows and is retried at the next flush. The buffer is bounded: past `max_buffered_rows` the
+oldest rows are dropped (the newest are the ones monitoring still needs), counted and logged,
+rather than slowing requests or growing without end.
 """
 
 from __future__ import annotations
 
 import io
-import queue
 import threading
 import uuid
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,7 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
 
-from modelcycle.errors import StorageError
+from modelcycle.serving.background import TaskHealth
+from modelcycle.serving.manager import describe_error
 from modelcycle.storage import ObjectStore
 
 log = structlog.get_logger(__name__)
@@ -35,7 +39,8 @@ PREDICTION_SCHEMA = pa.schema(
         pa.field("score", pa.float32(), nullable=False),
     ]
 )
-MAX_PENDING_ROWS = 1_000_000
+MAX_BUFFERED_ROWS = 1_000_000
+TASK_NAME = "prediction_log"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,10 @@ class PredictionBatch:
     scores: list[float]
     device_id: str | None = None
     windows: list[datetime] | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def predictions_part(day: str, part_id: str) -> str:
@@ -70,79 +79,151 @@ def _to_table(batches: list[PredictionBatch]) -> pa.Table:
 
 
 class PredictionLog:
-    """Queue in the request, Parquet in the lake from a writer thread."""
+    """A bounded buffer in the request, Parquet in the lake from a writer thread."""
 
-    def __init__(self, lake: ObjectStore | None, *, flush_seconds: float = 2.0):
+    def __init__(
+        self,
+        lake: ObjectStore | None,
+        *,
+        flush_seconds: float = 2.0,
+        max_buffered_rows: int = MAX_BUFFERED_ROWS,
+        health: TaskHealth | None = None,
+        clock: Callable[[], datetime] = _now,
+    ):
         self.lake = lake
         self.flush_seconds = flush_seconds
-        self._queue: queue.SimpleQueue[PredictionBatch] = queue.SimpleQueue()
-        self._pending: list[PredictionBatch] = []
+        self.max_buffered_rows = max_buffered_rows
+        self.health = health or TaskHealth(TASK_NAME)
+        self.clock = clock
+        self._buffer: deque[PredictionBatch] = deque()
+        self._buffered_rows = 0
+        self._lock = threading.Lock()  # guards the buffer, its row count and `rows_dropped`
+        self._flushing = threading.Lock()  # one flush at a time: the writer, or stop()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.rows_written = 0
         self.rows_dropped = 0
+        self._dropped_reported = 0
+
+    @property
+    def buffered_rows(self) -> int:
+        return self._buffered_rows
 
     def record(self, batch: PredictionBatch) -> None:
-        """Cheap enough for the request path: one queue append."""
-        if self.lake is not None:
-            self._queue.put(batch)
+        """Cheap enough for the request path: one append under a lock, never a wait on the lake."""
+        if self.lake is None:
+            return
+        with self._lock:
+            self._buffer.append(batch)
+            self._buffered_rows += len(batch.scores)
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        """Keep at most `max_buffered_rows` (whole batches; the newest batch always stays)."""
+        while self._buffered_rows > self.max_buffered_rows and len(self._buffer) > 1:
+            rows = len(self._buffer.popleft().scores)
+            self._buffered_rows -= rows
+            self.rows_dropped += rows
 
     def start(self) -> None:
         if self.lake is None or self._thread is not None:
             return
+        self._stop.clear()
+        self.health.started()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Flush what is queued, then stop the writer."""
+        """Stop the writer, then flush what is buffered; rows it cannot write are reported lost."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
         self.flush()
+        self.health.ended(None)
+        if self._buffered_rows:
+            log.error(
+                "prediction log lost rows at shutdown: the lake did not take them",
+                rows=self._buffered_rows,
+                error=self.health.last_error,
+            )
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
-            self.flush()
+        reason: str | None = "the writer thread ended"
+        try:
+            while not self._stop.wait(self.flush_seconds):
+                self.flush()
+            reason = None
+        finally:
+            if reason is not None:  # only a BaseException gets here: flush() never raises
+                self.health.ended(reason)
+                log.critical("prediction log writer stopped; restart the API")
 
     def flush(self) -> None:
-        while True:
-            try:
-                self._pending.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        if not self._pending or self.lake is None:
-            return
-        by_day: dict[str, list[PredictionBatch]] = {}
-        for batch in self._pending:
-            by_day.setdefault(batch.predicted_at.date().isoformat(), []).append(batch)
-        kept: list[PredictionBatch] = []
-        for day, batches in by_day.items():
-            if not self._write(day, batches):
-                kept += batches
-        self._pending = self._bounded(kept)
+        """Write what is buffered, one object per day; never raises (see `_write_day`)."""
+        with self._flushing:
+            with self._lock:
+                batches = list(self._buffer)
+                self._buffer.clear()
+                self._buffered_rows = 0
+            if self.lake is None or not batches:
+                self._report_drops()
+                return
+            by_day: dict[str, list[PredictionBatch]] = {}
+            for batch in batches:
+                by_day.setdefault(batch.predicted_at.date().isoformat(), []).append(batch)
+            kept: list[PredictionBatch] = []
+            problems: list[str] = []
+            for day, day_batches in by_day.items():
+                problem = self._write_day(day, day_batches)
+                if problem is not None:
+                    kept += day_batches
+                    problems.append(problem)
+            if kept:
+                with self._lock:
+                    self._buffer.extendleft(reversed(kept))
+                    self._buffered_rows += sum(len(batch.scores) for batch in kept)
+                    self._drop_oldest()
+                self.health.failed("; ".join(problems), self.clock())
+            else:
+                if self.health.consecutive_failures:
+                    log.info("prediction log writes work again", rows=self.rows_written)
+                self.health.succeeded(self.clock())
+            self._report_drops()
 
-    def _write(self, day: str, batches: list[PredictionBatch]) -> bool:
+    def _write_day(self, day: str, batches: list[PredictionBatch]) -> str | None:
+        """Write one day's batches; None, or why not (logged with its traceback)."""
         assert self.lake is not None
-        table = _to_table(batches)
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd")
-        part_id = f"{datetime.now(UTC):%H%M%S%f}-{uuid.uuid4().hex[:8]}"
         try:
+            table = _to_table(batches)
+            buffer = io.BytesIO()
+            pq.write_table(table, buffer, compression="zstd")
+            part_id = f"{datetime.now(UTC):%H%M%S%f}-{uuid.uuid4().hex[:8]}"
             self.lake.write_bytes(predictions_part(day, part_id), buffer.getvalue())
-        except StorageError as error:
-            log.warning("prediction log write failed; will retry", error=str(error))
-            return False
-        self.rows_written += table.num_rows
-        return True
-
-    def _bounded(self, kept: list[PredictionBatch]) -> list[PredictionBatch]:
-        rows = sum(len(batch.scores) for batch in kept)
-        while kept and rows > MAX_PENDING_ROWS:
-            dropped = kept.pop(0)
-            rows -= len(dropped.scores)
-            self.rows_dropped += len(dropped.scores)
-            log.error(
-                "prediction log dropped rows: the lake stays unreachable", rows=len(dropped.scores)
+        except Exception as error:  # noqa: BLE001 - logged (with its traceback once), counted
+            # Broad on purpose: the writer must outlive any failure of the lake (a GCS 5xx surfaces
+            # as gcsfs's own HttpError, a removed temp folder as an OSError). Logged with its
+            # traceback, counted, shown in status; the rows wait for the next flush.
+            problem = describe_error(error)
+            # The traceback once per outage: a lake that stays down is retried every flush.
+            trace = {} if self.health.consecutive_failures else {"exc_info": error}
+            log.warning(
+                "prediction log write failed; will retry",
+                rows=sum(len(batch.scores) for batch in batches),
+                error=problem,
+                **trace,
             )
-        return kept
+            return problem
+        self.rows_written += table.num_rows
+        return None
+
+    def _report_drops(self) -> None:
+        dropped = self.rows_dropped - self._dropped_reported
+        if dropped:
+            self._dropped_reported += dropped
+            log.error(
+                "prediction log dropped its oldest rows: the buffer is full",
+                rows=dropped,
+                max_buffered_rows=self.max_buffered_rows,
+                error=self.health.last_error,
+            )

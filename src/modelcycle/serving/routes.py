@@ -30,6 +30,7 @@ from modelcycle.serving.schemas import (
     parse_json_body,
 )
 from modelcycle.serving.services import Services, services
+from modelcycle.serving.status import prediction_log_public, readiness, tasks_public
 
 ServicesDep = Annotated[Services, Depends(services)]
 
@@ -52,10 +53,10 @@ async def healthz() -> Health:
 
 @health.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 async def readyz(svc: ServicesDep) -> Response:
-    """Every served model has a verified version loaded."""
-    missing = [name for name in svc.manager.names if name not in svc.manager.models]
-    body = Health(status="not ready" if missing else "ready", missing=missing)
-    return JSONResponse(body.model_dump(), status_code=503 if missing else 200)
+    """200 `ready` (or `degraded`, with `problems`) while every served model has a verified
+    version and every background task runs; else 503 `not ready`."""
+    state = readiness(svc)
+    return JSONResponse(state.body().model_dump(), status_code=state.status_code)
 
 
 @health.get("/metrics", response_class=Response)
@@ -140,7 +141,8 @@ async def predict_device(
 
 @predictions.get("/models", response_model=ModelsPublic, responses={401: ERRORS[401]})
 async def list_models(svc: ServicesDep) -> ModelsPublic:
-    """What is served: version, hash, features, and the last reload's outcome."""
+    """What is served: version, hash, features, the last reload's outcome, and the health of the
+    background tasks (registry poll, accuracy poll, prediction log)."""
     entries = []
     for name in svc.manager.names:
         model, status = svc.manager.describe(name)
@@ -159,6 +161,11 @@ async def list_models(svc: ServicesDep) -> ModelsPublic:
                 last_checked=status.last_checked,
                 last_error=status.last_error,
                 reloads=dict(status.reloads),
+                cache_error=status.cache_error,
             )
         )
-    return ModelsPublic(models=entries)
+    return ModelsPublic(
+        models=entries,
+        tasks=tasks_public(svc.background),
+        prediction_log=prediction_log_public(svc.prediction_log),
+    )

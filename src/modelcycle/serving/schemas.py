@@ -110,10 +110,36 @@ class ModelPublic(BaseModel):
     last_checked: datetime | None
     last_error: str | None
     reloads: dict[str, int]
+    cache_error: str | None = Field(
+        default=None, description="The last failure of the local serving cache for this model."
+    )
+
+
+class TaskPublic(BaseModel):
+    """A background task (registry poll, accuracy poll, prediction-log writer) and its health."""
+
+    name: str
+    running: bool
+    stopped: str | None = Field(description="Why the task ended while the API ran, if it did.")
+    failing: bool = Field(description="Its last rounds failed in a row (see /readyz).")
+    errors: int
+    consecutive_failures: int
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+class PredictionLogPublic(BaseModel):
+    rows_written: int
+    rows_dropped: int
+    buffered_rows: int
+    max_buffered_rows: int
 
 
 class ModelsPublic(BaseModel):
     models: list[ModelPublic]
+    tasks: list[TaskPublic] = Field(default_factory=list)
+    prediction_log: PredictionLogPublic | None = None
 
 
 class ErrorPublic(BaseModel):
@@ -123,6 +149,9 @@ class ErrorPublic(BaseModel):
 class Health(BaseModel):
     status: str
     missing: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(
+        default_factory=list, description="What fails, by name only: details are in /v1/models."
+    )
 
 
 class WebhookAccepted(BaseModel):

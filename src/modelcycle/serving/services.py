@@ -12,7 +12,8 @@ import structlog
 from fastapi import FastAPI, Request
 
 from modelcycle.errors import ModelcycleError
-from modelcycle.serving.manager import ModelManager
+from modelcycle.serving.background import BackgroundTasks
+from modelcycle.serving.manager import ModelManager, describe_error
 from modelcycle.serving.metrics import ACCURACY_WINDOW_DAYS, ApiMetrics
 from modelcycle.serving.prediction_log import PredictionLog
 from modelcycle.settings import Settings
@@ -41,20 +42,20 @@ class ServedAccuracy:
     def current(self) -> Mapping[str, float]:
         return self._values
 
-    def refresh(self) -> None:
-        """Re-read the averages; never raises, as it shares the poll loop with model reloads."""
+    def refresh(self) -> str | None:
+        """Re-read the averages; why they could not be read, or None. Never raises: a store bug
+        must not stop its poll loop, which reports the returned cause in the API's status."""
         try:
             values = self._read()
         except ModelcycleError as error:
-            self._warn_once(str(error))
-        except Exception as error:  # noqa: BLE001 - a store bug must not stop model reloads
-            first_line = next(iter(str(error).splitlines()), "")
-            self._warn_once(f"{type(error).__name__}: {first_line}", trace=True)
-        else:
-            self._values = MappingProxyType(dict(values))
-            if self._failing is not None:
-                log.info("accuracy gauge refreshed again", models=sorted(values))
-                self._failing = None
+            return self._warn_once(str(error))
+        except Exception as error:  # noqa: BLE001 - a store bug must not stop the poll loop
+            return self._warn_once(describe_error(error), trace=error)
+        self._values = MappingProxyType(dict(values))
+        if self._failing is not None:
+            log.info("accuracy gauge refreshed again", models=sorted(values))
+            self._failing = None
+        return None
 
     def _read(self) -> Mapping[str, float]:
         # Imported here, like the store, to keep the API's start fast.
@@ -66,11 +67,12 @@ class ServedAccuracy:
             self._store = open_store(self.settings)
         return accuracy_averages(self._store, self.names, window_days=ACCURACY_WINDOW_DAYS)
 
-    def _warn_once(self, cause: str, *, trace: bool = False) -> None:
+    def _warn_once(self, cause: str, *, trace: Exception | None = None) -> str:
         if cause != self._failing:
-            details: dict[str, Any] = {"exc_info": True} if trace else {}
+            details: dict[str, Any] = {"exc_info": trace} if trace is not None else {}
             log.warning("accuracy gauge not refreshed", error=cause, **details)
             self._failing = cause
+        return cause
 
     def close(self) -> None:
         if self._store is not None:
@@ -87,6 +89,7 @@ class Services:
     prediction_log: PredictionLog
     devices: frozenset[str] | None
     api_keys: frozenset[bytes]
+    background: BackgroundTasks
 
 
 async def services(request: Request) -> Services:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import uuid
@@ -50,6 +51,15 @@ def describe_storage_failure(url: str, error: BaseException) -> str:
     """One line that names the store and the problem, never a credential."""
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
     return f"storage at {url} failed: {type(error).__name__}: {reason}"
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a folder's entries (a rename), to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 @contextlib.contextmanager
@@ -120,7 +130,11 @@ class ObjectStore:
             self.put_file(local, relative)
 
     def put_file(self, local_path: Path, relative: str) -> None:
-        """Publish a finished local file under `relative`, atomically replacing any old one."""
+        """Publish a finished local file under `relative`, atomically replacing any old one.
+
+        Locally the copy is synced before the rename and the folder after it, so a crash or power
+        loss leaves the old object or the whole new one, never an empty or partial file.
+        """
         target = self.path(relative)
         with storage_errors(self.url(relative)):
             if self.is_local:
@@ -128,7 +142,9 @@ class ObjectStore:
                 aside = Path(target).with_name(f".{Path(target).name}.{uuid.uuid4().hex}.tmp")
                 try:
                     shutil.copyfile(local_path, aside)
+                    _fsync(aside)
                     aside.replace(target)
+                    _fsync(Path(target).parent)
                 finally:
                     aside.unlink(missing_ok=True)
             else:
