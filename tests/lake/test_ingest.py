@@ -12,12 +12,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from modelcycle.errors import DataNotFoundError
+from modelcycle.errors import DataNotFoundError, StorageError
 from modelcycle.lake import layout
 from modelcycle.lake.ingest import IngestOptions, ingest_day, read_ingest_report
 from modelcycle.lake.report import IngestReport
 from modelcycle.storage import open_store
 from tests.lake.rawlogs import DAY, HEADER, good_line, write_healthy_day, write_log
+from tests.support.servers import free_port
 
 
 def _ingest(tmp_path: Path, batch_files: int = 100) -> tuple[IngestReport, Path]:
@@ -213,3 +214,21 @@ def test_header_only_file_counts_no_rows(tmp_path: Path) -> None:
     report, _ = _ingest(tmp_path)
     assert report.rows_read == 5
     assert report.files_ingested == 2
+
+
+def test_unreachable_lake_fails_before_any_file_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    write_healthy_day(tmp_path / "raw", devices=3, minutes=10)
+    lake = open_store("s3://fleet/lake", s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
+    parsed: list[int] = []
+    with pytest.raises(StorageError, match="s3://fleet/lake"):
+        ingest_day(DAY, raw=open_store(str(tmp_path / "raw")), lake=lake, on_progress=parsed.append)
+    assert parsed == []

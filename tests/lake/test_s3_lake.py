@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 import s3fs
 
+from modelcycle.errors import StorageError
+from modelcycle.lake.ingest import ingest_day
 from modelcycle.simulate import FleetSpec, simulate_fleet
+from modelcycle.storage import open_store
+from tests.lake.rawlogs import DAY, write_healthy_day
 from tests.support.cli import run_cli
 from tests.support.servers import MlflowServer
 
@@ -61,3 +65,14 @@ def test_ingest_and_train_with_raw_logs_and_lake_on_s3(
     }
     assert s3.exists(f"{s3_bucket}/lake/features/date={last}/part-0.parquet")
     assert not (tmp_path / "home" / "lake").exists()  # nothing fell back to local disk
+
+
+def test_missing_lake_bucket_fails_before_any_file_is_parsed(
+    tmp_path: Path, s3_environment: dict[str, str]
+) -> None:
+    write_healthy_day(tmp_path / "raw", devices=2, minutes=5)
+    lake = open_store("s3://no-such-lake/lake", s3_endpoint_url=s3_environment["AWS_ENDPOINT_URL"])
+    parsed: list[int] = []
+    with pytest.raises(StorageError, match="s3://no-such-lake/lake does not exist"):
+        ingest_day(DAY, raw=open_store(str(tmp_path / "raw")), lake=lake, on_progress=parsed.append)
+    assert parsed == []

@@ -1,5 +1,6 @@
 """Ingest one day of raw device logs into a validated, typed, sorted Parquet partition.
 
+Both stores are checked first, so an unreachable one fails in a second, not after the parse.
 DuckDB parses the CSV with a fixed schema and keeps every line its parser refuses
 (`store_rejects`), so a garbled or truncated line is quarantined with its text and line number
 instead of failing the day. Accepted rows then pass the SQL rules of `lake.rules`. Files are taken
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
 
-from modelcycle.errors import DataNotFoundError, ModelcycleError
+from modelcycle.errors import DataNotFoundError, ModelcycleError, StorageError
 from modelcycle.lake import layout
 from modelcycle.lake.report import IngestReport
 from modelcycle.lake.rules import parser_reason_sql, raw_line_sql, row_checks_sql
@@ -209,6 +210,21 @@ def _publish(
     lake.write_bytes(layout.ingest_report(day), report.to_json().encode())
 
 
+def _check_reachable(day: date, raw: ObjectStore, lake: ObjectStore) -> None:
+    """A store that is down or missing fails the ingest now, naming its URL, not after the parse."""
+    try:
+        raw.check_reachable()
+    except DataNotFoundError as error:
+        folder = raw.url(layout.raw_day_folder(day))
+        raise DataNotFoundError(f"no device logs for {day} under {folder} ({error})") from error
+    try:
+        lake.check_reachable()
+    except DataNotFoundError as error:
+        raise StorageError(
+            f"the lake {lake.url()} does not exist: create its bucket or fix the lake URL"
+        ) from error
+
+
 def ingest_day(
     day: date,
     *,
@@ -220,6 +236,7 @@ def ingest_day(
     """Validate and write one day; the partition appears whole, replacing any earlier one."""
     options = options or IngestOptions()
     started = time.perf_counter()
+    _check_reachable(day, raw, lake)
     with tempfile.TemporaryDirectory(prefix="modelcycle-ingest-") as scratch_name:
         scratch = Path(scratch_name)
         files = _fetch_raw_files(raw, day, scratch)
