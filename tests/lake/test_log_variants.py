@@ -19,6 +19,7 @@ from modelcycle.lake.ingest import IngestOptions, ingest_day
 from modelcycle.lake.report import IngestReport
 from modelcycle.storage import open_store
 from tests.lake.rawlogs import DAY, HEADER, good_line, log_bytes, write_log, write_raw
+from tests.support.cli import run_cli
 
 DEVICE = "device-0000"
 ROWS = [good_line(DEVICE, minute) for minute in range(4)]
@@ -180,3 +181,18 @@ def test_plain_and_gzipped_log_of_one_device_stay_in_one_batch(tmp_path: Path) -
     assert len(keys) == 4 + 2
     assert [row["reason"] for row in _quarantined(lake_root)] == ["duplicate reading"] * 2
     assert report.balanced
+
+
+def test_ingest_command_shows_the_line_count_and_the_variants_read(tmp_path: Path) -> None:
+    write_raw(tmp_path / "raw", "device-0000.csv", log_bytes([*ROWS, ""], newline="\r\n"))
+    result = run_cli(
+        "ingest",
+        "--date",
+        DAY.isoformat(),
+        "--raw",
+        str(tmp_path / "raw"),
+        env={"MODELCYCLE_HOME": str(tmp_path / "home"), "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "CRLF line endings" in result.stdout
+    assert "6 in the files = 1 header + 1 blank + 4 rows" in result.stdout
