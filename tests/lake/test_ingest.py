@@ -12,12 +12,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from modelcycle.errors import DataNotFoundError
+from modelcycle.errors import DataNotFoundError, ModelcycleError, StorageError
 from modelcycle.lake import layout
 from modelcycle.lake.ingest import IngestOptions, ingest_day, read_ingest_report
+from modelcycle.lake.ledger import FileAccount, balance_lines
 from modelcycle.lake.report import IngestReport
+from modelcycle.lake.screening import ReadableLog
 from modelcycle.storage import open_store
-from tests.lake.rawlogs import DAY, HEADER, good_line, write_healthy_day, write_log
+from tests.lake.rawlogs import DAY, HEADER, good_line, write_healthy_day, write_log, write_raw
+from tests.support.servers import free_port
 
 
 def _ingest(tmp_path: Path, batch_files: int = 100) -> tuple[IngestReport, Path]:
@@ -116,7 +119,9 @@ def test_empty_field_is_kept_as_missing_value_not_quarantined(tmp_path: Path) ->
             b"time,device,a,b\n1,2,3,4\n",
             "header does not match the day's columns",
         ),
-        ("notes.txt", b"hello", "file name is not device-NNNN.csv"),
+        ("notes.txt", b"hello", "file name is not device-NNNN.csv or device-NNNN.csv.gz"),
+        ("device-0009.csv.gz", b"\x1f\x8b\x08\x00garbage", "unreadable file: damaged gzip stream"),
+        ("device-0009.csv", b" \n\n\t\n", "empty file"),
     ],
 )
 def test_ingest_quarantines_unusable_file_whole(
@@ -213,3 +218,70 @@ def test_header_only_file_counts_no_rows(tmp_path: Path) -> None:
     report, _ = _ingest(tmp_path)
     assert report.rows_read == 5
     assert report.files_ingested == 2
+
+
+@pytest.mark.parametrize(
+    ("bad_bytes", "lines", "reasons"),
+    [
+        (
+            good_line("device-0000", 9).replace("11.000", "1\x001.000").encode(),
+            [7],
+            ["unparseable value"],
+        ),
+        (b"\x00\xff\x13\x07garbage\xfe\xfe", [7], ["unparseable timestamp"]),
+        (
+            good_line("device-0000", 9).replace("11.000", "11.0\r00").encode(),
+            [7, 8],
+            ["truncated line", "unparseable timestamp"],
+        ),
+        (b'"' + good_line("device-0000", 9).encode(), [7], ["unparseable timestamp"]),
+        (b"timestamp,device_id,s000,s001", [7], ["header line with other columns"]),
+    ],
+    ids=["NUL byte", "binary garbage", "bare CR inside a value", "unclosed quote", "other header"],
+)
+def test_unreadable_line_is_quarantined_alone_and_the_rest_of_the_file_lands(
+    tmp_path: Path, bad_bytes: bytes, lines: list[int], reasons: list[str]
+) -> None:
+    """One bad line never costs the file, the day, or the lines after it."""
+    device = "device-0000"
+    before = [good_line(device, m).encode() for m in range(5)]
+    after = [good_line(device, m).encode() for m in range(5, 8)]
+    data = b"\n".join([HEADER.encode(), *before, bad_bytes, *after]) + b"\n"
+    write_raw(tmp_path / "raw", "device-0000.csv", data)
+    report, lake_root = _ingest(tmp_path)
+    quarantined = _quarantined_rows(lake_root)
+    assert [row["line"] for row in quarantined] == lines
+    assert [row["reason"] for row in quarantined] == reasons
+    assert report.files_quarantined == 0
+    assert report.rows_written == 8
+    assert report.lines_read == 1 + 8 + len(lines)
+    assert report.balanced
+
+
+def test_lines_that_do_not_add_up_stop_the_ingest_naming_the_file(tmp_path: Path) -> None:
+    """The ledger: a file whose physical lines are not all accounted for is a loud error."""
+    path = write_log(tmp_path, "device-0000", [good_line("device-0000", m) for m in range(4)])
+    log = ReadableLog("device-0000.csv", path, path, lines=5, variants=())
+    lost_rows = {"device-0000.csv": FileAccount(written=2, quarantined=1)}
+    with pytest.raises(ModelcycleError, match=r"device-0000\.csv has 5 lines but 1 header"):
+        balance_lines(DAY, [log], lost_rows)
+    totals = balance_lines(DAY, [log], {"device-0000.csv": FileAccount(written=3, quarantined=1)})
+    assert (totals.lines, totals.header_lines, totals.blank_lines) == (5, 1, 0)
+
+
+def test_unreachable_lake_fails_before_any_file_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    write_healthy_day(tmp_path / "raw", devices=3, minutes=10)
+    lake = open_store("s3://fleet/lake", s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
+    parsed: list[int] = []
+    with pytest.raises(StorageError, match="s3://fleet/lake"):
+        ingest_day(DAY, raw=open_store(str(tmp_path / "raw")), lake=lake, on_progress=parsed.append)
+    assert parsed == []

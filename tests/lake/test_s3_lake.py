@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -9,7 +10,11 @@ from pathlib import Path
 import pytest
 import s3fs
 
+from modelcycle.errors import StorageError
+from modelcycle.lake.ingest import ingest_day
 from modelcycle.simulate import FleetSpec, simulate_fleet
+from modelcycle.storage import open_store
+from tests.lake.rawlogs import DAY, good_line, log_bytes, write_healthy_day
 from tests.support.cli import run_cli
 from tests.support.servers import MlflowServer
 
@@ -61,3 +66,35 @@ def test_ingest_and_train_with_raw_logs_and_lake_on_s3(
     }
     assert s3.exists(f"{s3_bucket}/lake/features/date={last}/part-0.parquet")
     assert not (tmp_path / "home" / "lake").exists()  # nothing fell back to local disk
+
+
+def test_crlf_and_gzipped_logs_on_s3_land_intact(
+    tmp_path: Path, s3_environment: dict[str, str], s3_bucket: str
+) -> None:
+    """Remote raw files are downloaded first; their text variants are read like local ones."""
+    endpoint = s3_environment["AWS_ENDPOINT_URL"]
+    s3 = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint})
+    rows = {f"device-{i:04d}": [good_line(f"device-{i:04d}", m) for m in range(6)] for i in (0, 1)}
+    day_key = f"{s3_bucket}/raw/{DAY.isoformat()}"
+    s3.pipe(f"{day_key}/device-0000.csv", log_bytes(rows["device-0000"], newline="\r\n"))
+    s3.pipe(f"{day_key}/device-0001.csv.gz", gzip.compress(log_bytes(rows["device-0001"])))
+    report = ingest_day(
+        DAY,
+        raw=open_store(f"s3://{s3_bucket}/raw", s3_endpoint_url=endpoint),
+        lake=open_store(f"s3://{s3_bucket}/lake", s3_endpoint_url=endpoint),
+    )
+    assert (report.rows_written, report.rows_quarantined, report.files_quarantined) == (12, 0, 0)
+    assert report.file_variants == {"CRLF line endings": 1, "gzip": 1}
+    assert report.lines_read == 14
+    assert report.balanced
+
+
+def test_missing_lake_bucket_fails_before_any_file_is_parsed(
+    tmp_path: Path, s3_environment: dict[str, str]
+) -> None:
+    write_healthy_day(tmp_path / "raw", devices=2, minutes=5)
+    lake = open_store("s3://no-such-lake/lake", s3_endpoint_url=s3_environment["AWS_ENDPOINT_URL"])
+    parsed: list[int] = []
+    with pytest.raises(StorageError, match="s3://no-such-lake/lake does not exist"):
+        ingest_day(DAY, raw=open_store(str(tmp_path / "raw")), lake=lake, on_progress=parsed.append)
+    assert parsed == []

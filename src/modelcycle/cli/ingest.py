@@ -37,7 +37,9 @@ def ingest(
     Every file and row is checked (header, device id, timestamp inside the day, numeric values,
     physical range, duplicates). Bad rows and unreadable files go to the lake's quarantine with
     their reason; the JSON report at reports/ingest/date=DAY.json balances read = written +
-    quarantined. The partition appears whole or not at all; ingesting a day again replaces it.
+    quarantined, checked against the lines counted in each file. CRLF/CR line endings, a BOM,
+    quotes, blank lines and .csv.gz are read as plain logs (docs/lake.md). The partition appears
+    whole or not at all; ingesting a day again replaces it.
     """
     from modelcycle.lake.ingest import IngestOptions, ingest_day  # DuckDB: slow to import
 
@@ -58,6 +60,13 @@ def ingest(
         return
     table = Table(title=f"ingest {report.date}", show_header=False)
     table.add_row("files", f"{report.files_seen} seen, {report.files_quarantined} quarantined")
+    for variant, count in report.file_variants.items():
+        table.add_row("  " + variant, f"{count:,} file(s), read from a plain copy")
+    table.add_row(
+        "lines",
+        f"{report.lines_read:,} in the files = {report.header_lines:,} header + "
+        f"{report.blank_lines:,} blank + {report.rows_read:,} rows",
+    )
     table.add_row(
         "rows",
         f"{report.rows_read:,} read = {report.rows_written:,} written + "

@@ -8,7 +8,12 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass
 class IngestReport:
-    """Counts that always balance: rows_read == rows_written + rows_quarantined."""
+    """Counts that always balance, checked per file before the day is published.
+
+    `lines_read` is counted on the bytes of the ingested files, not by the CSV parser:
+    lines_read == header_lines + blank_lines + rows_read, and
+    rows_read == rows_written + rows_quarantined.
+    """
 
     date: str
     raw_url: str
@@ -16,6 +21,9 @@ class IngestReport:
     files_seen: int = 0
     files_ingested: int = 0
     files_quarantined: int = 0
+    lines_read: int = 0
+    header_lines: int = 0
+    blank_lines: int = 0
     rows_read: int = 0
     rows_written: int = 0
     rows_quarantined: int = 0
@@ -23,12 +31,15 @@ class IngestReport:
     sensors: int = 0
     row_reasons: dict[str, int] = field(default_factory=dict)
     file_reasons: dict[str, int] = field(default_factory=dict)
+    file_variants: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
     def balanced(self) -> bool:
-        return self.rows_read == self.rows_written + self.rows_quarantined and (
-            self.files_seen == self.files_ingested + self.files_quarantined
+        return (
+            self.lines_read == self.header_lines + self.blank_lines + self.rows_read
+            and self.rows_read == self.rows_written + self.rows_quarantined
+            and self.files_seen == self.files_ingested + self.files_quarantined
         )
 
     @property

@@ -28,6 +28,11 @@ UNPARSEABLE_TIMESTAMP = "unparseable timestamp"
 TOO_FEW_FIELDS = "truncated line"
 TOO_MANY_FIELDS = "too many fields"
 GARBLED_LINE = "garbled line"
+HEADER_LINE_OTHER_COLUMNS = "header line with other columns"
+
+# Lines the parser refuses that are not rows: counted in the report, not quarantined.
+REPEATED_HEADER = "header"
+BLANK_LINE = "blank"
 
 # Parser error types (DuckDB's reject_errors.error_type) mapped to our categories.
 PARSER_ERROR_REASONS = {
@@ -36,6 +41,7 @@ PARSER_ERROR_REASONS = {
     "UNQUOTED VALUE": GARBLED_LINE,
     "LINE SIZE OVER MAXIMUM": GARBLED_LINE,
     "INVALID UNICODE": GARBLED_LINE,
+    "INVALID ENCODING": GARBLED_LINE,
     "INVALID STATE": GARBLED_LINE,
 }
 
@@ -113,13 +119,28 @@ def raw_line_sql(schema: ReadingsSchema) -> str:
     return "concat_ws(',', " + ", ".join(parts) + ")"
 
 
+def _bare_line_sql() -> str:
+    """The refused line without spaces, tabs and quotes, to compare with a header."""
+    return "regexp_replace(csv_line, '[ \\t\"]', '', 'g')"
+
+
+def skipped_line_sql(schema: ReadingsSchema) -> str:
+    """For a line the parser refused: 'blank', 'header' (the day's, repeated) or NULL (a row)."""
+    return f"""CASE
+        WHEN regexp_full_match(csv_line, '[ \\t]*') THEN '{BLANK_LINE}'
+        WHEN {_bare_line_sql()} = {_sql_string(schema.header)} THEN '{REPEATED_HEADER}'
+    END"""
+
+
 def parser_reason_sql() -> str:
     """Map DuckDB's reject error type (and column) to our category."""
     cases = " ".join(
         f"WHEN error_type = {_sql_string(kind)} THEN {_sql_string(reason)}"
         for kind, reason in PARSER_ERROR_REASONS.items()
     )
+    header_start = _sql_string(f"{TIMESTAMP_COLUMN},{DEVICE_COLUMN},")
     return f"""CASE
+        WHEN starts_with({_bare_line_sql()}, {header_start}) THEN '{HEADER_LINE_OTHER_COLUMNS}'
         WHEN error_type = 'CAST' AND column_name = '{TIMESTAMP_COLUMN}'
             THEN '{UNPARSEABLE_TIMESTAMP}'
         WHEN error_type = 'CAST' THEN '{UNPARSEABLE_VALUE}'

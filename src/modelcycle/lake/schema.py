@@ -17,7 +17,7 @@ import pyarrow as pa
 TIMESTAMP_COLUMN = "timestamp"
 DEVICE_COLUMN = "device_id"
 SENSOR_PATTERN = re.compile(r"^s\d{3}$")
-DEVICE_FILE_PATTERN = re.compile(r"^(device-\d{4})\.csv$")
+DEVICE_FILE_PATTERN = re.compile(r"^(device-\d{4})\.csv(?:\.gz)?$")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # Physical range a sensor can report; values outside are error codes (e.g. -9999) or corruption.

@@ -1,7 +1,9 @@
 """File-level checks before any row is parsed: name, readability and header.
 
-A file that fails here is quarantined whole with one reason; its rows are not parsed, because a
-file with a foreign header or binary content would only produce noise row by row.
+A file is quarantined whole only when nothing in it can be read: a foreign name, no content, a
+first line that is not text, a damaged gzip stream, or a header other than the day's (its columns
+are unknown). Anything else is parsed, and what cannot be read in it is quarantined line by line.
+Files in a text variant DuckDB misreads (see `lake.rawtext`) are parsed from a plain copy.
 """
 
 from __future__ import annotations
@@ -9,15 +11,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelcycle.lake.rawtext import UnreadableLogError, read_log
 from modelcycle.lake.schema import DEVICE_FILE_PATTERN, ReadingsSchema, majority_schema
 
-_HEADER_PROBE_BYTES = 64 * 1024
+BAD_NAME = "file name is not device-NNNN.csv or device-NNNN.csv.gz"
+OTHER_HEADER = "header does not match the day's columns"
 
 
 @dataclass(frozen=True)
 class RawFile:
     name: str
     path: Path
+
+
+@dataclass(frozen=True)
+class ReadableLog:
+    """A file that passed screening: `parse_path` is what DuckDB reads (the file or its copy)."""
+
+    name: str
+    source: Path
+    parse_path: Path
+    lines: int
+    variants: tuple[str, ...]
 
     @property
     def device_id(self) -> str:
@@ -34,48 +49,46 @@ class RejectedFile:
 @dataclass(frozen=True)
 class ScreenedDay:
     schema: ReadingsSchema | None
-    accepted: list[RawFile]
+    accepted: list[ReadableLog]
     rejected: list[RejectedFile]
 
 
-def _read_header(path: Path) -> tuple[str | None, str | None]:
-    """(header, None) or (None, reason)."""
-    try:
-        with path.open("rb") as handle:
-            probe = handle.read(_HEADER_PROBE_BYTES)
-    except OSError as error:
-        return None, f"unreadable file: {error.strerror or error}"
-    if not probe:
-        return None, "empty file"
-    first_line = probe.split(b"\n", 1)[0].rstrip(b"\r")
-    if b"\x00" in probe:
-        return None, "unreadable file: binary content"
-    try:
-        return first_line.decode("utf-8"), None
-    except UnicodeDecodeError:
-        return None, "unreadable file: not UTF-8 text"
+def canonical_header(header: str) -> str:
+    """The header with the spaces around its names dropped (`a, b` is `a,b`)."""
+    return ",".join(name.strip(" \t") for name in header.strip().split(","))
 
 
-def screen_files(files: list[RawFile]) -> ScreenedDay:
-    """Split a day's files into parseable ones (sharing the day's schema) and rejected ones."""
+def screen_files(files: list[RawFile], plain_folder: Path) -> ScreenedDay:
+    """Split a day's files into parseable ones (sharing the day's schema) and rejected ones.
+
+    Plain copies of the files that need one are written under `plain_folder`, same name.
+    """
     rejected: list[RejectedFile] = []
     headers: dict[str, str] = {}
-    candidates: list[RawFile] = []
+    candidates: list[ReadableLog] = []
     for raw_file in files:
         if not DEVICE_FILE_PATTERN.match(raw_file.name):
-            rejected.append(RejectedFile(raw_file.name, "file name is not device-NNNN.csv"))
+            rejected.append(RejectedFile(raw_file.name, BAD_NAME))
             continue
-        header, problem = _read_header(raw_file.path)
-        if header is None:
-            rejected.append(RejectedFile(raw_file.name, problem or "unreadable file"))
+        try:
+            text = read_log(raw_file.name, raw_file.path)
+        except UnreadableLogError as unreadable:
+            rejected.append(RejectedFile(raw_file.name, unreadable.reason))
             continue
-        headers[raw_file.name] = header
-        candidates.append(raw_file)
+        parse_path = raw_file.path
+        if text.plain is not None:
+            plain_folder.mkdir(parents=True, exist_ok=True)
+            parse_path = plain_folder / raw_file.name
+            parse_path.write_bytes(text.plain)
+        headers[raw_file.name] = canonical_header(text.header)
+        candidates.append(
+            ReadableLog(raw_file.name, raw_file.path, parse_path, text.lines, text.variants)
+        )
     schema = majority_schema(list(headers.values()))
-    accepted: list[RawFile] = []
-    for raw_file in candidates:
-        if schema is not None and headers[raw_file.name].strip() == schema.header:
-            accepted.append(raw_file)
+    accepted: list[ReadableLog] = []
+    for log in candidates:
+        if schema is not None and headers[log.name] == schema.header:
+            accepted.append(log)
         else:
-            rejected.append(RejectedFile(raw_file.name, "header does not match the day's columns"))
+            rejected.append(RejectedFile(log.name, OTHER_HEADER))
     return ScreenedDay(schema=schema, accepted=accepted, rejected=rejected)
