@@ -192,6 +192,9 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
         max_body_bytes=settings.serving_max_body_bytes,
         served_models=lambda: services.manager.names,
         api_keys=services.api_keys,
+        metrics_key=settings.metrics_key.get_secret_value().encode()
+        if settings.metrics_key
+        else None,
     )
     document_bearer_auth(app)
     return app

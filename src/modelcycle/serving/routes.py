@@ -58,9 +58,9 @@ async def readyz(svc: ServicesDep) -> Response:
     return JSONResponse(body.model_dump(), status_code=503 if missing else 200)
 
 
-@health.get("/metrics", response_class=Response)
+@health.get("/metrics", response_class=Response, responses={401: {"model": ErrorPublic}})
 async def metrics(svc: ServicesDep) -> Response:
-    """Prometheus metrics."""
+    """Prometheus metrics (`Authorization: Bearer <MODELCYCLE_METRICS_KEY>` when that is set)."""
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
