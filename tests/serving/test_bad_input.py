@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from modelcycle.serving.webhooks import sign
 from tests.serving.conftest import TrainedRegistry
 from tests.support.api import ApiServer, start_api
 
 pytestmark = pytest.mark.slow
+
+WEBHOOK_SECRET = "webhook-secret-9c2e"
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +40,7 @@ def shared_api(
         "MODELCYCLE_SERVING_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
         "MODELCYCLE_SERVING_MAX_ROWS": "20",
         "MODELCYCLE_SERVING_MAX_BODY_BYTES": "65536",
+        "MODELCYCLE_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     with start_api(env, server_log_dir) as server:
         server.wait_ready()
@@ -93,6 +98,38 @@ def test_unknown_model_and_oversized_body(shared_api: ApiServer) -> None:
     answer = _predict(shared_api, "no-such-model", big)
     assert answer.status_code == 413
     assert "request body over 65536 bytes" in answer.json()["detail"]
+
+
+def _webhook(api: ApiServer, headers: dict[str, str], body: bytes = b"{}") -> requests.Response:
+    return requests.post(f"{api.url}/v1/webhooks/mlflow", data=body, headers=headers, timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "signature"),
+    [
+        ("\u00b2", None),  # a digit to str.isdigit, not to int()
+        ("9" * 5000, None),  # past int()'s limit on digits
+        ("12a", None),
+        ("", None),
+        (None, "v1,\u00e9t\u00e9"),  # not ASCII: hmac.compare_digest refuses to compare it
+        (None, ""),
+    ],
+)
+def test_webhook_with_malformed_headers_gets_401(
+    shared_api: ApiServer, timestamp: str | None, signature: str | None
+) -> None:
+    now = str(int(time.time()))
+    delivery = f"delivery-{time.monotonic_ns()}"
+    headers = {
+        "X-MLflow-Delivery-Id": delivery,
+        "X-MLflow-Timestamp": now if timestamp is None else timestamp,
+        "X-MLflow-Signature": sign(WEBHOOK_SECRET, delivery, now, b"{}")
+        if signature is None
+        else signature,
+    }
+    answer = _webhook(shared_api, headers)
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["detail"].startswith("webhook refused: ")
 
 
 def test_docs_page_loads_its_assets_from_the_api(shared_api: ApiServer) -> None:
