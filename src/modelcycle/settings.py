@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     serving_max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest request body the API reads."
     )
+    serving_max_concurrent: int = Field(
+        default=4, ge=1, description="Large requests parsed and scored at once, in worker threads."
+    )
+    serving_busy_wait_seconds: float = Field(
+        default=5.0, ge=0, description="How long a large request waits for a work slot (503 after)."
+    )
     serving_allow_open: bool = Field(
         default=False, description="Serve /v1/* without API keys on a non-loopback address."
     )
