@@ -51,6 +51,7 @@ def test_serve_refuses_an_open_api_on_a_non_loopback_address(tmp_path: Path, hos
     _assert_clean_error(result, "MODELCYCLE_API_KEYS", "--allow-open", host)
 
 
+@pytest.mark.slow  # the API starts, and fails to listen, in a process of its own
 @pytest.mark.parametrize(
     ("flag", "extra"),
     [(["--allow-open"], {}), ([], {"MODELCYCLE_SERVING_ALLOW_OPEN": "true"})],
