@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     serving_max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest request body the API reads."
     )
+    serving_max_concurrent: int = Field(
+        default=4, ge=1, description="Large requests parsed and scored at once, in worker threads."
+    )
+    serving_busy_wait_seconds: float = Field(
+        default=5.0, ge=0, description="How long a large request waits for a work slot (503 after)."
+    )
+    serving_allow_open: bool = Field(
+        default=False, description="Serve /v1/* without API keys on a non-loopback address."
+    )
     serving_cache_dir: Path | None = Field(
         default=None, description="Verified model artifacts, for starting without the registry."
     )
@@ -64,6 +73,9 @@ class Settings(BaseSettings):
     )
     webhook_secret: SecretStr | None = Field(
         default=None, description="Shared secret of the MLflow registry webhook (HMAC)."
+    )
+    metrics_key: SecretStr | None = Field(
+        default=None, description="Bearer key /metrics asks for; /metrics is open when unset."
     )
     database_url: str | None = Field(
         default=None,
@@ -101,6 +113,15 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("webhook_secret", "metrics_key")
+    @classmethod
+    def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty HMAC key or bearer key is one anybody can use: refuse it rather than
+        # accept forged webhooks. Unset the variable to turn the feature off instead.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty; set a real secret or unset the variable")
+        return value
 
     @property
     def api_key_set(self) -> frozenset[str]:

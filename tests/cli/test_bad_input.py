@@ -146,3 +146,16 @@ def test_help_explains_each_command(home_env: dict[str, str]) -> None:
         result = run_cli(command, "--help", env=home_env)
         assert result.returncode == 0
         assert phrase in result.stdout, (command, result.stdout)
+
+
+@pytest.mark.parametrize("where", ["an existing file", "under a file"])
+def test_simulate_into_a_file_is_refused(tmp_path: Path, where: str) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("someone's file")
+    out = blocker if where == "an existing file" else blocker / "fleet"
+    result = invoke_cli(
+        "simulate", "--out", str(out), "--devices", "1", "--sensors", "8",
+        env={"MODELCYCLE_HOME": str(tmp_path / "home")},
+    )  # fmt: skip
+    _assert_one_line_error(result, 2, "--out", str(blocker))
+    assert blocker.read_text() == "someone's file"

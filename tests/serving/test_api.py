@@ -232,7 +232,7 @@ def test_device_readings_are_scored_by_both_models_with_training_features(
     answer = api.post("/v1/devices/device-0003/predict", body)
     assert answer.status_code == 200, answer.text
     scored = answer.json()
-    assert scored["windows"] == [f"{START}T05:00:00"]
+    assert scored["windows"] == [f"{START}T05:00:00Z"]
     assert {m["model"] for m in scored["models"]} == {
         trained_registry.classifier,
         trained_registry.detector,

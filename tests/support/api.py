@@ -21,6 +21,7 @@ API_STARTUP_TIMEOUT = 60.0
 class ApiServer:
     url: str
     log_path: Path
+    pid: int | None = None
 
     @property
     def auth(self) -> dict[str, str]:
@@ -69,5 +70,5 @@ def start_api(env: dict[str, str], log_dir: Path) -> Iterator[ApiServer]:
         log_path=log_path,
         env={"MODELCYCLE_API_KEYS": API_KEY, "MODELCYCLE_LOG_FORMAT": "json", **env},
         timeout=API_STARTUP_TIMEOUT,
-    ):
-        yield ApiServer(url=f"http://{LOOPBACK}:{port}", log_path=log_path)
+    ) as process:
+        yield ApiServer(url=f"http://{LOOPBACK}:{port}", log_path=log_path, pid=process.pid)

@@ -160,7 +160,7 @@ def run_server_process(
     log_path: Path,
     env: dict[str, str] | None = None,
     timeout: float = 30.0,
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run `command` in its own process group until the block ends, once `health_url` is 200."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
@@ -174,7 +174,7 @@ def run_server_process(
         )
         try:
             _wait_until_healthy(health_url, process, log_path, timeout)
-            yield
+            yield process
         finally:
             _stop_process_group(process)
 

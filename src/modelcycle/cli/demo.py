@@ -163,13 +163,15 @@ def _report(settings: Settings, days: int) -> None:
 def _print_next_steps(
     settings: Settings, raw: ObjectStore, lake: ObjectStore, outcomes: list[DayOutcome]
 ) -> None:
+    from modelcycle.registry.connection import mask_uri
+
     home = settings.home.resolve()
     text = (
         f"raw logs      {raw.url()}\n"
         f"lake          {lake.url()}\n"
-        f"MLflow        {settings.resolved_tracking_uri}\n"
+        f"MLflow        {mask_uri(settings.resolved_tracking_uri)}\n"
         f"artifacts     {settings.resolved_artifact_url}\n"
-        f"monitoring    {settings.resolved_database_url}\n"
+        f"monitoring    {mask_uri(settings.resolved_database_url)}\n"
         f"Dagster       {settings.resolved_dagster_home} ({len(outcomes)} runs)\n\n"
         "next:\n"
         "  uv run modelcycle up                        # MLflow, Dagster UI (runs, checks), API\n"

@@ -27,7 +27,7 @@ def list_models(
 ) -> None:
     """Every version of every registered model: aliases, metrics, created time, source."""
     from modelcycle.registry.catalog import list_versions
-    from modelcycle.registry.connection import connect_tracking
+    from modelcycle.registry.connection import connect_tracking, mask_uri
 
     tracking = connect_tracking(settings_from(ctx))
     records = list_versions(tracking.client, name or None)
@@ -35,9 +35,10 @@ def list_models(
         stdout.print_json(data=[r.to_dict() for r in records])
         return
     if not records:
-        stdout.print(f"no registered models in {tracking.tracking_uri}: run `modelcycle train`")
+        shown = mask_uri(tracking.tracking_uri)
+        stdout.print(f"no registered models in {shown}: run `modelcycle train`")
         return
-    table = Table(title=f"models in {tracking.tracking_uri}")
+    table = Table(title=f"models in {mask_uri(tracking.tracking_uri)}")
     for column in ("name", "version", "aliases", "created", *_HEADLINE_METRICS):
         table.add_column(column)
     for r in records:

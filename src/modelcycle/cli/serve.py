@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from modelcycle.cli.context import settings_from
+from modelcycle.cli.serve_access import check_open_api
 from modelcycle.errors import InvalidInputError
 
 
@@ -14,6 +15,14 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    allow_open: Annotated[
+        bool,
+        typer.Option(
+            "--allow-open",
+            help="Serve /v1/* without API keys on a non-loopback --host (warned about). "
+            "Also MODELCYCLE_SERVING_ALLOW_OPEN=true.",
+        ),
+    ] = False,
 ) -> None:
     """Serve both registered models behind their `champion` alias (MODELCYCLE_SERVING_ALIAS).
 
@@ -22,7 +31,8 @@ def serve(
     or at once through the MLflow webhook endpoint (MODELCYCLE_WEBHOOK_SECRET), and swapped in
     without dropping a request. Verified models are cached, so the API also starts while the
     registry is down. Requests need `Authorization: Bearer <key>` with a key from
-    MODELCYCLE_API_KEYS (required outside the local environment). Docs: http://HOST:PORT/docs.
+    MODELCYCLE_API_KEYS (required outside the local environment; without keys the API listens
+    only on loopback unless --allow-open). Docs: http://HOST:PORT/docs.
     """
     import uvicorn
 
@@ -33,6 +43,12 @@ def serve(
         raise InvalidInputError(
             f"MODELCYCLE_API_KEYS is empty: the API will not run open in {settings.environment}"
         )
+    check_open_api(
+        host,
+        has_keys=bool(settings.api_key_set),
+        allow_open=allow_open or settings.serving_allow_open,
+        port=port,
+    )
     try:
         uvicorn.run(
             create_app(settings),

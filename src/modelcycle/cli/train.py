@@ -116,7 +116,9 @@ def _as_dict(trained: TrainedVersion) -> dict[str, object]:
 
 
 def _print_versions(trained: list[TrainedVersion], tracking_uri: str) -> None:
-    table = Table(title=f"registered in {tracking_uri}")
+    from modelcycle.registry.connection import mask_uri
+
+    table = Table(title=f"registered in {mask_uri(tracking_uri)}")
     for column in ("model", "version", "aliases", "accuracy", "f1", "roc_auc", "pr_auc"):
         table.add_column(column)
     for item in trained:

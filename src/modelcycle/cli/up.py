@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from modelcycle.cli.context import settings_from, stderr, stdout
+from modelcycle.cli.serve_access import check_open_stack, open_api_exposure
 from modelcycle.errors import InvalidInputError, ModelcycleError
 from modelcycle.lake import layout
 
@@ -85,24 +86,41 @@ def up(
     mlflow_port: Annotated[int, typer.Option("--mlflow-port", help="MLflow server port.")] = 5000,
     dagster_port: Annotated[int, typer.Option("--dagster-port", help="Dagster UI port.")] = 3000,
     api_port: Annotated[int, typer.Option("--api-port", help="Prediction API port.")] = 8000,
+    allow_open: Annotated[
+        bool,
+        typer.Option(
+            "--allow-open",
+            help="Listen on a non-loopback --host although MLflow and the Dagster UI have no "
+            "authentication (warned about).",
+        ),
+    ] = False,
 ) -> None:
     """Start the local stack: MLflow server, Dagster UI and daemon, the prediction API.
 
     Dagster's instance lives in MODELCYCLE_DAGSTER_HOME (default <home>/dagster: SQLite, or
     PostgreSQL with MODELCYCLE_DAGSTER_POSTGRES_URL). With the embedded MLflow store, an MLflow
     server is started on it and the others use it; with MODELCYCLE_TRACKING_URI set to a server,
-    that server is used. Ctrl-C stops everything.
+    that server is used. Ctrl-C stops everything. On a non-loopback --host, only with
+    --allow-open: nothing here asks who is calling.
     """
     from modelcycle.orchestration.instance import prepare_instance
 
     settings = settings_from(ctx)
+    tracking = settings.resolved_tracking_uri
+    embedded_mlflow = not tracking.startswith(("http://", "https://"))
+    check_open_stack(
+        host,
+        allow_open=allow_open,
+        exposed=_exposed(
+            host, settings.api_key_set, embedded_mlflow, mlflow_port, dagster_port, api_port
+        ),
+    )
     dagster_home, workspace = prepare_instance(settings)
     log_dir = settings.home.resolve() / "logs"  # not DAGSTER_HOME/logs: Dagster owns that one
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
     services: list[Service] = []
-    tracking = settings.resolved_tracking_uri
-    if not tracking.startswith(("http://", "https://")):
+    if embedded_mlflow:
         mlflow_url = f"http://{host}:{mlflow_port}"
         services.append(
             Service(
@@ -144,12 +162,37 @@ def up(
         ),
         Service(
             "prediction API",
-            [sys.executable, "-m", "modelcycle", "serve", "--host", host, "--port", str(api_port)],
+            [sys.executable, "-m", "modelcycle", "serve", "--host", host, "--port", str(api_port)]
+            + (["--allow-open"] if allow_open else []),
             f"{api_url}/healthz",
             f"{api_url}/docs",
         ),
     ]
     _run_stack(services, env, log_dir)
+
+
+def _exposed(
+    host: str,
+    api_keys: frozenset[str],
+    embedded_mlflow: bool,
+    mlflow_port: int,
+    dagster_port: int,
+    api_port: int,
+) -> list[str]:
+    """What anybody who reaches `host` could use, for the warning of `--allow-open`."""
+    exposed = []
+    if embedded_mlflow:
+        exposed.append(
+            f"MLflow on {host}:{mlflow_port} has no authentication: anyone who can reach {host} "
+            "can move `champion` and so what the API serves"
+        )
+    exposed.append(
+        f"Dagster UI on {host}:{dagster_port} has no authentication: anyone who can reach {host} "
+        "can launch runs"
+    )
+    if not api_keys:
+        exposed.append(open_api_exposure(host, api_port))
+    return exposed
 
 
 def _run_stack(services: list[Service], env: dict[str, str], log_dir: Path) -> None:

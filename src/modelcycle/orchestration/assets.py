@@ -48,7 +48,9 @@ def retried_only_if_transient() -> Iterator[None]:
 
 
 def _mlflow_run_url(settings: Settings, experiment_id: str, run_id: str) -> str:
-    base = settings.resolved_tracking_uri
+    from modelcycle.registry.connection import mask_uri
+
+    base = mask_uri(settings.resolved_tracking_uri)  # a link in the Dagster UI: no credentials
     if not base.startswith(("http://", "https://")):
         return f"mlflow://{run_id}"  # embedded store: no UI address to link to
     return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"

@@ -7,6 +7,7 @@ is a one-line error within seconds instead of a hang.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import mlflow
@@ -18,6 +19,19 @@ from modelcycle.errors import RegistryError
 from modelcycle.settings import Settings
 
 HEALTH_TIMEOUT_SECONDS = 5.0
+
+# `scheme://user:password@` in a URI or anywhere in a message; greedy up to the last `@` before
+# the host, so a password with an unescaped `@` is masked whole.
+_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]+@")
+
+
+def mask_uri(text: str) -> str:
+    """`text` with the credentials of every URI in it replaced by `***`, for messages and logs.
+
+    A tracking URI may carry them (`http://user:token@mlflow.internal`), and MLflow and requests
+    repeat the URI in their errors; everything that shows a URI or such an error goes through here.
+    """
+    return _CREDENTIALS.sub(r"\g<scheme>***@", text)
 
 
 @dataclass(frozen=True)
@@ -31,17 +45,18 @@ class Tracking:
 
 def check_server(uri: str, *, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
     """A quick /health request, so an unreachable server is an error in seconds."""
+    shown = mask_uri(uri)
     try:
         response = requests.get(f"{uri.rstrip('/')}/health", timeout=timeout)
     except requests.RequestException as error:
         raise RegistryError(
-            f"MLflow tracking server at {uri} is unreachable: {type(error).__name__}"
+            f"MLflow tracking server at {shown} is unreachable: {type(error).__name__}"
         ) from error
     if response.status_code in (401, 403):
-        raise RegistryError(f"MLflow tracking server at {uri} refused the credentials")
+        raise RegistryError(f"MLflow tracking server at {shown} refused the credentials")
     if response.status_code != 200:
         raise RegistryError(
-            f"MLflow tracking server at {uri} is not healthy (HTTP {response.status_code})"
+            f"MLflow tracking server at {shown} is not healthy (HTTP {response.status_code})"
         )
 
 
@@ -85,10 +100,11 @@ def connect_tracking(settings: Settings) -> Tracking:
         else:
             experiment_id = experiment.experiment_id
     except MlflowException as error:
-        raise RegistryError(f"MLflow at {uri} failed: {first_line(error)}") from error
+        raise RegistryError(f"MLflow at {mask_uri(uri)} failed: {first_line(error)}") from error
     return Tracking(client=client, tracking_uri=uri, experiment_id=experiment_id)
 
 
 def first_line(error: BaseException) -> str:
+    """The error's first line, credentials masked: what a message about an MLflow error shows."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return mask_uri(text.splitlines()[0]) if text else type(error).__name__

@@ -26,6 +26,7 @@ from modelcycle.serving.registry_source import RegistrySource, VersionSource
 from modelcycle.serving.routes import health, predictions
 from modelcycle.serving.services import ServedAccuracy, Services, document_bearer_auth
 from modelcycle.serving.webhooks import RecentDeliveries, webhooks
+from modelcycle.serving.workload import ServerBusyError, WorkSlots
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore, open_store
 
@@ -39,7 +40,7 @@ def _status_of(error: ModelcycleError) -> int:
         return 422
     if isinstance(error, DataNotFoundError):
         return 404
-    if isinstance(error, ModelNotReadyError):
+    if isinstance(error, ModelNotReadyError | ServerBusyError):
         return 503
     return 500
 
@@ -56,7 +57,10 @@ def _validation_message(error: RequestValidationError) -> str:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ModelcycleError)
     async def domain_error(request: Request, error: ModelcycleError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=_status_of(error))
+        headers = None
+        if isinstance(error, ServerBusyError):
+            headers = {"Retry-After": str(error.retry_after_seconds)}
+        return JSONResponse({"detail": str(error)}, status_code=_status_of(error), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -190,6 +194,11 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
     app.state.services = services
     app.state.background_tasks = set()
     app.state.webhook_deliveries = RecentDeliveries()
+    app.state.work = WorkSlots(
+        settings.serving_max_concurrent,
+        settings.serving_busy_wait_seconds,
+        registry=services.metrics.registry,
+    )
     app.include_router(health)
     app.include_router(predictions)
     app.include_router(webhooks)
@@ -201,6 +210,9 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
         max_body_bytes=settings.serving_max_body_bytes,
         served_models=lambda: services.manager.names,
         api_keys=services.api_keys,
+        metrics_key=settings.metrics_key.get_secret_value().encode()
+        if settings.metrics_key
+        else None,
     )
     document_bearer_auth(app)
     return app

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelcycle.serving.metrics import ApiMetrics
-from modelcycle.serving.services import api_key_matches, needs_api_key
+from modelcycle.serving.services import METRICS_PATH, api_key_matches, needs_api_key
 
 log = structlog.get_logger(__name__)
 
@@ -76,8 +76,9 @@ async def _send_json(
 
 class ServingMiddleware:
     """Gives each request an id (echoed in `X-Request-ID` and in its log lines), refuses `/v1/`
-    requests without a valid API key (401) and bodies over the limit (413), and records count
-    and latency by route, model and status."""
+    requests without a valid API key and `/metrics` without the metrics key when one is set
+    (401), and bodies over the limit (413), and records count and latency by route, model and
+    status."""
 
     def __init__(
         self,
@@ -87,12 +88,14 @@ class ServingMiddleware:
         max_body_bytes: int,
         served_models: Callable[[], tuple[str, ...]],
         api_keys: frozenset[bytes],
+        metrics_key: bytes | None = None,
     ):
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.served_models = served_models
         self.api_keys = api_keys
+        self.metrics_keys = frozenset([metrics_key]) if metrics_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -148,10 +151,19 @@ class ServingMiddleware:
         self, scope: Scope, length: int | None
     ) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
         """A request answered before the app sees it: no valid key (401), too big a body (413)."""
-        if needs_api_key(scope["path"]) and not api_key_matches(
-            _header(scope, b"authorization"), self.api_keys
-        ):
+        path = scope["path"]
+        authorization = _header(scope, b"authorization")
+        if needs_api_key(path) and not api_key_matches(authorization, self.api_keys):
             detail = "missing or invalid API key (Authorization: Bearer <key>)"
+            return 401, detail, [(b"www-authenticate", b"Bearer")]
+        if (
+            path == METRICS_PATH
+            and self.metrics_keys is not None
+            and not api_key_matches(authorization, self.metrics_keys)
+        ):
+            detail = (
+                "missing or invalid metrics key (Authorization: Bearer <MODELCYCLE_METRICS_KEY>)"
+            )
             return 401, detail, [(b"www-authenticate", b"Bearer")]
         if length is not None and length > self.max_body_bytes:
             return 413, f"request body over {self.max_body_bytes} bytes", []

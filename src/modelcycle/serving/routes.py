@@ -5,16 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelcycle.errors import DataNotFoundError
-from modelcycle.features.windows import WINDOW_START, compute_features
-from modelcycle.serving.inputs import feature_matrix, readings_table
 from modelcycle.serving.prediction_log import PredictionBatch
 from modelcycle.serving.schemas import (
     DevicePrediction,
@@ -27,18 +23,22 @@ from modelcycle.serving.schemas import (
     PredictRequest,
     PredictResponse,
     json_body_spec,
-    parse_json_body,
 )
+from modelcycle.serving.scoring import score_device, score_rows
 from modelcycle.serving.services import Services, services
 from modelcycle.serving.status import prediction_log_public, readiness, tasks_public
+from modelcycle.serving.workload import WorkSlots, is_small
 
 ServicesDep = Annotated[Services, Depends(services)]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorPublic, "description": "Missing or wrong API key."},
     404: {"model": ErrorPublic, "description": "Unknown model or device."},
-    413: {"model": ErrorPublic, "description": "Too many rows or too large a body."},
-    503: {"model": ErrorPublic, "description": "No verified model version loaded yet."},
+    413: {"model": ErrorPublic, "description": "Too many rows or values, or too large a body."},
+    503: {
+        "model": ErrorPublic,
+        "description": "No verified model version loaded yet, or busy (see `Retry-After`).",
+    },
 }
 
 health = APIRouter(tags=["health"])
@@ -59,9 +59,9 @@ async def readyz(svc: ServicesDep) -> Response:
     return JSONResponse(state.body().model_dump(), status_code=state.status_code)
 
 
-@health.get("/metrics", response_class=Response)
+@health.get("/metrics", response_class=Response, responses={401: {"model": ErrorPublic}})
 async def metrics(svc: ServicesDep) -> Response:
-    """Prometheus metrics."""
+    """Prometheus metrics (`Authorization: Bearer <MODELCYCLE_METRICS_KEY>` when that is set)."""
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -76,10 +76,14 @@ async def predict(name: str, request: Request) -> Response:
     # The hot path: no dependency injection, and the body goes straight from bytes to the
     # schema in pydantic-core (FastAPI's json.loads first costs more than the inference).
     svc: Services = request.app.state.services
-    body = parse_json_body(PredictRequest, await request.body())
     model = svc.manager.get(name)
-    rows = feature_matrix(body, model.features, max_rows=svc.settings.serving_max_rows)
-    scores = model.predict(rows).tolist()
+    max_rows = svc.settings.serving_max_rows
+    if is_small(request.headers.get("content-length")):
+        scores = score_rows(await request.body(), model, max_rows=max_rows)
+    else:
+        work: WorkSlots = request.app.state.work
+        async with work.slot():
+            scores = await work.run(score_rows, await request.body(), model, max_rows=max_rows)
     record = model.record
     svc.prediction_log.record(
         PredictionBatch(
@@ -103,25 +107,24 @@ async def predict(name: str, request: Request) -> Response:
     "/devices/{device_id}/predict",
     response_model=DevicePrediction,
     responses={**ERRORS, 422: {"description": "A timestamp, sensor or value is wrong."}},
+    openapi_extra=json_body_spec(DeviceReadings),
 )
-async def predict_device(
-    device_id: str, body: DeviceReadings, request: Request, svc: ServicesDep
-) -> DevicePrediction:
+async def predict_device(device_id: str, request: Request, svc: ServicesDep) -> DevicePrediction:
     """Hourly window features from raw readings (the training code), scored by every model."""
     if svc.devices is not None and device_id not in svc.devices:
         raise DataNotFoundError(f"device {device_id!r} is not in the fleet register")
     models = [svc.manager.get(name) for name in svc.manager.names]
-    max_readings = svc.settings.serving_max_rows * 60
+    work: WorkSlots = request.app.state.work
+    async with work.slot():  # features and two models: always heavy enough for a thread
+        scored = await work.run(
+            score_device,
+            await request.body(),
+            device_id,
+            models,
+            max_rows=svc.settings.serving_max_rows,
+        )
     answers: list[ModelScores] = []
-    windows: list[datetime] = []
-    for model in models:
-        table = readings_table(device_id, body, model.spec.sensors, max_readings=max_readings)
-        features = await run_in_threadpool(compute_features, table, model.spec)
-        matrix = np.column_stack(
-            [features.column(n).to_numpy(zero_copy_only=False) for n in model.features]
-        ).astype(np.float32)
-        scores = model.predict(matrix).tolist()
-        windows = features.column(WINDOW_START).to_pylist()
+    for model, scores in scored.scores:
         answers.append(
             ModelScores(model=model.record.name, version=model.record.version, predictions=scores)
         )
@@ -133,9 +136,11 @@ async def predict_device(
                 version=model.record.version,
                 scores=scores,
                 device_id=device_id,
-                windows=windows,
+                windows=scored.windows,
             )
         )
+    # The lake's times are naive UTC; the answer says so (`…Z`), as an OpenAPI date-time must.
+    windows = [window.replace(tzinfo=UTC) for window in scored.windows]
     return DevicePrediction(device_id=device_id, windows=windows, models=answers)
 
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import numpy as np
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
-# null is a missing reading (the models were trained with missing values); NaN and ±inf are not
+from modelcycle.lake.schema import VALUE_MAX, VALUE_MIN
+
+# The models compute in float32: a larger magnitude would be scored as ±infinity.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# null is a missing value (the models were trained with missing values); NaN and ±inf are not
 # valid JSON numbers, and `allow_inf_nan=False` refuses the Python parser's extensions for them.
-FeatureValue = float | None
+# Strict: `true` or "1.5" is a client's mistake, not the number 1.0 or 1.5.
+FeatureValue = Annotated[float, Strict(), Field(ge=-FLOAT32_MAX, le=FLOAT32_MAX)] | None
+# A raw sensor reading, in the physical range the lake accepts.
+ReadingValue = Annotated[float, Strict(), Field(ge=VALUE_MIN, le=VALUE_MAX)] | None
 
 
 class _Body(BaseModel):
@@ -25,8 +34,20 @@ def parse_json_body(schema: type[BodyT], raw: bytes) -> BodyT:
     try:
         return schema.model_validate_json(raw)
     except ValidationError as error:
-        problems = [{**p, "loc": ("body", *p["loc"])} for p in error.errors(include_url=False)]
+        problems = [
+            {**p, "loc": ("body", *p["loc"]), "msg": _readable(p)}
+            for p in error.errors(include_url=False)
+        ]
         raise RequestValidationError(problems) from error
+
+
+def _readable(problem: Any) -> str:
+    """pydantic's message, but the float32 bound as 3.4e+38 rather than 39 digits."""
+    bound = (problem.get("ctx") or {}).get("le", (problem.get("ctx") or {}).get("ge"))
+    if isinstance(bound, float) and abs(bound) == FLOAT32_MAX:
+        side = "less" if "le" in problem["ctx"] else "greater"
+        return f"Input should be {side} than or equal to {bound:.2g} (the float32 range)"
+    return str(problem["msg"])
 
 
 def json_body_spec(schema: type[BaseModel]) -> dict[str, Any]:
@@ -78,7 +99,7 @@ class DeviceReadings(_Body):
     """One device's raw readings: timestamps and, per sensor, one value (or null) per timestamp."""
 
     timestamps: list[datetime] = Field(min_length=1, description="Reading times (UTC).")
-    values: dict[str, list[FeatureValue]] = Field(
+    values: dict[str, list[ReadingValue]] = Field(
         min_length=1, description="Sensor name → readings, aligned with `timestamps`."
     )
 
@@ -91,7 +112,9 @@ class ModelScores(BaseModel):
 
 class DevicePrediction(BaseModel):
     device_id: str
-    windows: list[datetime] = Field(description="Start of each hourly window that was scored.")
+    windows: list[datetime] = Field(
+        description="Start of each hourly window that was scored (UTC)."
+    )
     models: list[ModelScores]
 
 

@@ -100,6 +100,7 @@ async def services(request: Request) -> Services:
 
 PROTECTED_PREFIX = "/v1/"
 UNPROTECTED_PREFIX = "/v1/webhooks/"  # signed by MLflow instead
+METRICS_PATH = "/metrics"  # behind MODELCYCLE_METRICS_KEY when that is set
 
 
 def needs_api_key(path: str) -> bool:
