@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 
 import typer
 
@@ -66,13 +67,40 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-def run() -> None:
-    """Entry point: a ModelcycleError becomes `error: …` on stderr and its exit code."""
+def execute(args: Sequence[str] | None = None) -> int:
+    """Run one command line (sys.argv when None) and return its exit code.
+
+    The whole CLI in one call, without leaving the process: `run` wraps it for the console
+    script, and tests call it directly.
+    """
+    code, _failed = _execute(args)
+    return code
+
+
+def _execute(args: Sequence[str] | None) -> tuple[int, bool]:
+    """The exit code, and whether it comes from an error this function printed."""
     try:
-        app()
+        app(args=None if args is None else list(args), prog_name="modelcycle")
+    except SystemExit as exit_:
+        return _exit_code(exit_.code), False
     except ModelcycleError as error:
         stderr.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-        _exit_now(error.exit_code)
+        return error.exit_code, True
     except KeyboardInterrupt:
         stderr.print("interrupted")
-        sys.exit(130)
+        return 130, False
+    return 0, False
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+def run() -> None:
+    """Entry point: a ModelcycleError becomes `error: …` on stderr and its exit code."""
+    code, failed = _execute(None)
+    if failed:
+        _exit_now(code)
+    sys.exit(code)
