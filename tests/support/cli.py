@@ -49,7 +49,7 @@ def invoke_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
     out, err = io.StringIO(), io.StringIO()
     with (
         pytest.MonkeyPatch.context() as patch,
-        _logging_restored(),
+        logging_restored(),
         redirect_stdout(out),
         redirect_stderr(err),
     ):
@@ -66,7 +66,7 @@ def invoke_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
 
 
 @contextmanager
-def _logging_restored() -> Iterator[None]:
+def logging_restored() -> Iterator[None]:
     """The CLI configures logging for its process; give the test's configuration back after."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
