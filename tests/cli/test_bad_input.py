@@ -1,4 +1,8 @@
-"""Bad input on the command line: one line naming the problem, a non-zero exit, no traceback."""
+"""Bad input on the command line: one line naming the problem, a non-zero exit, no traceback.
+
+Newer tests run the CLI in-process (`invoke_cli`): same command line, environment, output and exit
+code as a child process, without its start-up cost.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ from pathlib import Path
 import pytest
 import requests
 
+import modelcycle.store.database
 from tests.lake.rawlogs import DAY, write_healthy_day
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli, run_cli
 from tests.support.servers import free_port
 
 
@@ -146,3 +151,40 @@ def test_help_explains_each_command(home_env: dict[str, str]) -> None:
         result = run_cli(command, "--help", env=home_env)
         assert result.returncode == 0
         assert phrase in result.stdout, (command, result.stdout)
+
+
+def test_a_folder_the_system_refuses_is_named_in_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("someone's file")
+    url = f"sqlite:///{blocker / 'store' / 'modelcycle.db'}"
+    env = {"MODELCYCLE_HOME": str(tmp_path / "home"), "MODELCYCLE_DATABASE_URL": url}
+    result = invoke_cli("db", "current", env=env)
+    _assert_one_line_error(result, 4, str(blocker / "store"), "Not a directory")
+
+    verbose = invoke_cli("--verbose", "db", "current", env=env)
+    assert verbose.returncode == 4
+    assert "Traceback" in verbose.stderr and "NotADirectoryError" in verbose.stderr
+
+
+def _fake_bug(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError("fake bug: no such thing in modelcycle")
+
+
+def test_a_bug_says_internal_error_and_where_its_traceback_is(
+    home_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(modelcycle.store.database, "schema_status", _fake_bug)
+    result = invoke_cli("db", "current", env=home_env)
+    assert result.returncode == 70, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("internal error:")]
+    assert "RuntimeError: fake bug" in line and "--verbose" in line
+    written = Path(line.split("traceback is in ")[1].split()[0])
+    assert "Traceback (most recent call last)" in written.read_text()
+    assert "fake bug" in written.read_text()
+    written.unlink()
+
+    verbose = invoke_cli("--verbose", "db", "current", env=home_env)
+    assert verbose.returncode == 70
+    assert "Traceback" in verbose.stderr and "fake bug" in verbose.stderr
+    Path(verbose.stderr.split("traceback is in ")[1].split()[0]).unlink()
