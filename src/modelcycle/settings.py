@@ -6,6 +6,7 @@ folder, and the lake as local Parquet. Production points the URLs at PostgreSQL,
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -14,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["local", "dev", "prod"]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -34,7 +36,7 @@ class Settings(BaseSettings):
     classifier_model_name: str = "sensor-fault-classifier"
     anomaly_model_name: str = "sensor-anomaly-detector"
     log_format: Literal["auto", "console", "json"] = "auto"
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     s3_endpoint_url: str | None = Field(
         default=None, description="S3-compatible endpoint (MinIO, moto); AWS when unset."
     )
@@ -96,8 +98,26 @@ class Settings(BaseSettings):
 
     @field_validator("home")
     @classmethod
-    def _expand_home(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _home_can_be_a_folder(cls, value: Path) -> Path:
+        """A file where the home should be fails here, in one line, not deep in a command."""
+        home = value.expanduser()
+        # os.path answers False where Path.exists raises (a folder we may not list); the nearest
+        # existing path decides
+        for path in (home, *home.parents):
+            if os.path.exists(path):  # noqa: PTH110
+                if not os.path.isdir(path):  # noqa: PTH112
+                    where = "is" if path == home else f"is under {path}, which is"
+                    raise ValueError(f"{home} {where} not a folder")
+                break
+        return home
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level: use one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @property
     def api_key_set(self) -> frozenset[str]:

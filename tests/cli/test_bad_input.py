@@ -188,3 +188,23 @@ def test_a_bug_says_internal_error_and_where_its_traceback_is(
     assert verbose.returncode == 70
     assert "Traceback" in verbose.stderr and "fake bug" in verbose.stderr
     Path(verbose.stderr.split("traceback is in ")[1].split()[0]).unlink()
+
+
+def test_an_unknown_log_level_is_named(home_env: dict[str, str]) -> None:
+    result = invoke_cli("db", "current", env={**home_env, "MODELCYCLE_LOG_LEVEL": "LOUD"})
+    _assert_one_line_error(result, 2, "MODELCYCLE_LOG_LEVEL", "LOUD", "DEBUG")
+
+
+def test_a_lower_case_log_level_is_fine(home_env: dict[str, str]) -> None:
+    result = invoke_cli("db", "current", env={**home_env, "MODELCYCLE_LOG_LEVEL": "warning"})
+    assert result.returncode == 1, result.stderr  # the new store is empty: "out of date"
+    assert "empty, out of date" in result.stdout
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_a_home_that_cannot_be_a_folder_is_named(tmp_path: Path, where: str) -> None:
+    blocker = tmp_path / "home"
+    blocker.write_text("not a folder")
+    home = blocker if where == "a file" else blocker / "modelcycle"
+    result = invoke_cli("db", "current", env={"MODELCYCLE_HOME": str(home)})
+    _assert_one_line_error(result, 2, "MODELCYCLE_HOME", str(blocker), "not a folder")
