@@ -6,6 +6,7 @@ code as a child process, without its start-up cost.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -208,3 +209,34 @@ def test_a_home_that_cannot_be_a_folder_is_named(tmp_path: Path, where: str) -> 
     home = blocker if where == "a file" else blocker / "modelcycle"
     result = invoke_cli("db", "current", env={"MODELCYCLE_HOME": str(home)})
     _assert_one_line_error(result, 2, "MODELCYCLE_HOME", str(blocker), "not a folder")
+
+
+SECRET = "s3cret-password"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"mysql://modelcycle:{SECRET}@127.0.0.1/monitoring",  # mysqlclient is not installed
+        f"postgresql+asyncpg://modelcycle:{SECRET}@127.0.0.1/monitoring",  # an asyncio driver
+        f"mongodb://modelcycle:{SECRET}@127.0.0.1/monitoring",  # no such SQLAlchemy dialect
+    ],
+)
+def test_a_database_url_whose_driver_is_missing_is_named(
+    home_env: dict[str, str], url: str
+) -> None:
+    result = invoke_cli("db", "current", env={**home_env, "MODELCYCLE_DATABASE_URL": url})
+    _assert_one_line_error(result, 2, "MODELCYCLE_DATABASE_URL", url.split(":")[0])
+    assert SECRET not in result.stderr + result.stdout
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("psycopg") is not None,
+    reason="psycopg (SQLAlchemy's default PostgreSQL driver) is installed: the URL would work",
+)
+def test_a_dagster_postgres_url_without_its_driver_is_named(home_env: dict[str, str]) -> None:
+    url = f"postgresql://postgres:{SECRET}@127.0.0.1:5432/dagster"
+    env = {**home_env, "MODELCYCLE_DAGSTER_POSTGRES_URL": url}
+    result = invoke_cli("backfill", "--start", "2026-01-01", "--end", "2026-01-01", env=env)
+    _assert_one_line_error(result, 2, "MODELCYCLE_DAGSTER_POSTGRES_URL", "postgresql+psycopg2://")
+    assert SECRET not in result.stderr + result.stdout

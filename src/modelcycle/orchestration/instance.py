@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from modelcycle.errors import InvalidInputError
 from modelcycle.settings import Settings
 
 WORKSPACE = {
@@ -41,6 +42,7 @@ def instance_config(settings: Settings) -> dict[str, object]:
 def prepare_instance(settings: Settings) -> tuple[Path, Path]:
     """DAGSTER_HOME with its dagster.yaml, the workspace file (existing files are kept), and
     Dagster's storage created."""
+    _check_postgres_url(settings)
     home = settings.resolved_dagster_home
     home.mkdir(parents=True, exist_ok=True)
     instance_file = home / "dagster.yaml"
@@ -60,3 +62,18 @@ def _create_storage(home: Path) -> None:
 
     with dg.DagsterInstance.from_config(str(home)):
         pass
+
+
+def _check_postgres_url(settings: Settings) -> None:
+    """Dagster would find a missing driver only when it opens its storage, in a traceback."""
+    if settings.dagster_postgres_url is None:
+        return
+    from modelcycle.store.database import redact, require_driver
+
+    url = settings.dagster_postgres_url.get_secret_value()
+    parsed = require_driver(url, "MODELCYCLE_DAGSTER_POSTGRES_URL")
+    if parsed.get_backend_name() != "postgresql":
+        raise InvalidInputError(
+            f"MODELCYCLE_DAGSTER_POSTGRES_URL {redact(url)} is not a PostgreSQL URL: "
+            "use postgresql+psycopg2://…"
+        )
