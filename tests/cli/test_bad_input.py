@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 import modelcycle.store.database
 from tests.lake.rawlogs import DAY, write_healthy_day
@@ -240,3 +241,19 @@ def test_a_dagster_postgres_url_without_its_driver_is_named(home_env: dict[str, 
     result = invoke_cli("backfill", "--start", "2026-01-01", "--end", "2026-01-01", env=env)
     _assert_one_line_error(result, 2, "MODELCYCLE_DAGSTER_POSTGRES_URL", "postgresql+psycopg2://")
     assert SECRET not in result.stderr + result.stdout
+
+
+def test_a_hand_edited_dagster_yaml_that_contradicts_the_settings_is_refused(
+    home_env: dict[str, str], tmp_path: Path
+) -> None:
+    dagster_home = tmp_path / "home" / "dagster"
+    dagster_home.mkdir(parents=True)
+    edited = {"run_monitoring": {"enabled": True, "poll_interval_seconds": 1}}  # SQLite storage
+    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(edited))
+    url = "postgresql+psycopg2://postgres@127.0.0.1:5432/dagster"
+    env = {**home_env, "MODELCYCLE_DAGSTER_POSTGRES_URL": url}
+    result = invoke_cli("backfill", "--start", "2026-01-01", "--end", "2026-01-01", env=env)
+    _assert_one_line_error(
+        result, 2, str(dagster_home / "dagster.yaml"), "MODELCYCLE_DAGSTER_POSTGRES_URL"
+    )
+    assert yaml.safe_load((dagster_home / "dagster.yaml").read_text()) == edited  # left alone
