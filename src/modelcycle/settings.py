@@ -6,13 +6,14 @@ folder, and the lake as local Parquet. Production points the URLs at PostgreSQL,
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelcycle.folders import not_a_folder_reason
 
 Environment = Literal["local", "dev", "prod"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -101,14 +102,9 @@ class Settings(BaseSettings):
     def _home_can_be_a_folder(cls, value: Path) -> Path:
         """A file where the home should be fails here, in one line, not deep in a command."""
         home = value.expanduser()
-        # os.path answers False where Path.exists raises (a folder we may not list); the nearest
-        # existing path decides
-        for path in (home, *home.parents):
-            if os.path.exists(path):  # noqa: PTH110
-                if not os.path.isdir(path):  # noqa: PTH112
-                    where = "is" if path == home else f"is under {path}, which is"
-                    raise ValueError(f"{home} {where} not a folder")
-                break
+        reason = not_a_folder_reason(home)
+        if reason is not None:
+            raise ValueError(reason)
         return home
 
     @field_validator("log_level")

@@ -257,3 +257,16 @@ def test_a_hand_edited_dagster_yaml_that_contradicts_the_settings_is_refused(
         result, 2, str(dagster_home / "dagster.yaml"), "MODELCYCLE_DAGSTER_POSTGRES_URL"
     )
     assert yaml.safe_load((dagster_home / "dagster.yaml").read_text()) == edited  # left alone
+
+
+@pytest.mark.parametrize("where", ["an existing file", "under a file"])
+def test_simulate_into_a_file_is_refused(tmp_path: Path, where: str) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("someone's file")
+    out = blocker if where == "an existing file" else blocker / "fleet"
+    result = invoke_cli(
+        "simulate", "--out", str(out), "--devices", "1", "--sensors", "8",
+        env={"MODELCYCLE_HOME": str(tmp_path / "home")},
+    )  # fmt: skip
+    _assert_one_line_error(result, 2, "--out", str(blocker))
+    assert blocker.read_text() == "someone's file"
