@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import requests
 import yaml
@@ -22,6 +24,7 @@ import yaml
 import modelcycle.store.database
 from tests.lake.rawlogs import DAY, write_healthy_day
 from tests.support.cli import invoke_cli, run_cli
+from tests.support.monitored import MonitoredFleet, day
 from tests.support.servers import free_port
 
 
@@ -270,3 +273,35 @@ def test_simulate_into_a_file_is_refused(tmp_path: Path, where: str) -> None:
     )  # fmt: skip
     _assert_one_line_error(result, 2, "--out", str(blocker))
     assert blocker.read_text() == "someone's file"
+
+
+def _corrupt_readings(lake: Path, day_: str, how: str) -> Path:
+    partition = lake / "readings" / f"date={day_}" / "part-0.parquet"
+    partition.parent.mkdir(parents=True)
+    if how == "garbage":
+        partition.write_bytes(b"\x00garbage, not Parquet\n" * 200)
+    else:  # a Parquet file cut short, as by a full disk or an interrupted copy
+        table = pa.table({"device_id": ["device-0000"] * 1000, "s000": [1.0] * 1000})
+        pq.write_table(table, partition)
+        partition.write_bytes(partition.read_bytes()[:-100])
+    return partition
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated"])
+def test_training_on_a_corrupted_readings_partition_names_it(
+    home_env: dict[str, str], tmp_path: Path, how: str
+) -> None:
+    partition = _corrupt_readings(tmp_path / "home" / "lake", "2026-03-01", how)
+    result = invoke_cli("train", "--date", "2026-03-01", "--window-days", "1", env=home_env)
+    _assert_one_line_error(result, 4, str(partition), "re-ingest")
+
+
+@pytest.mark.slow
+def test_scoring_a_corrupted_readings_partition_names_it(
+    monitored_fleet: MonitoredFleet, fleet_env: dict[str, str], tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    partition = _corrupt_readings(lake, str(day(5)), "garbage")
+    env = {**fleet_env, "MODELCYCLE_LAKE_URL": str(lake), "MODELCYCLE_LOG_LEVEL": "WARNING"}
+    result = invoke_cli("score", "--date", str(day(5)), env=env)
+    _assert_one_line_error(result, 4, str(partition), "re-ingest")
