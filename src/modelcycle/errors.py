@@ -1,7 +1,8 @@
 """Domain errors: each carries a message meant for a person.
 
 The CLI turns a `ModelcycleError` into one line and a non-zero exit code; the API into a 4xx.
-Anything else that escapes is a bug, and shows its traceback.
+The CLI treats the environment's own errors (OSError, unreadable Parquet, a database's refusal) as
+a user's too (cli/failures.py); anything else that escapes is a bug, reported as an internal error.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """One logging setup: readable lines on a terminal, JSON lines in production.
 
 structlog binds context (run id, model version, request id) once and every later line carries it;
-standard-library loggers (MLflow, uvicorn) go through the same renderer.
+standard-library loggers (MLflow, uvicorn) go through the same renderer. A logged exception keeps
+its whole traceback in either form.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ def configure_logging(settings: Settings) -> None:
         settings.log_format == "auto"
         and (settings.environment != "local" or not sys.stderr.isatty())
     )
-    # JSON lines carry a traceback (`exc_info`) as an `exception` string; the console renderer
-    # formats it itself.
-    renderers: list[structlog.typing.Processor] = (
+    # JSON lines carry an exception as its formatted traceback (a string a log pipeline can show),
+    # never the repr of an exc_info tuple; the console renderer prints tracebacks itself.
+    rendering: list[structlog.typing.Processor] = (
         [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         if use_json
         else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
@@ -43,7 +44,7 @@ def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
             foreign_pre_chain=shared,
         )
     )

@@ -13,7 +13,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modelcycle.folders import not_a_folder_reason
+
 Environment = Literal["local", "dev", "prod"]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -34,7 +37,7 @@ class Settings(BaseSettings):
     classifier_model_name: str = "sensor-fault-classifier"
     anomaly_model_name: str = "sensor-anomaly-detector"
     log_format: Literal["auto", "console", "json"] = "auto"
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     s3_endpoint_url: str | None = Field(
         default=None, description="S3-compatible endpoint (MinIO, moto); AWS when unset."
     )
@@ -111,8 +114,21 @@ class Settings(BaseSettings):
 
     @field_validator("home")
     @classmethod
-    def _expand_home(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _home_can_be_a_folder(cls, value: Path) -> Path:
+        """A file where the home should be fails here, in one line, not deep in a command."""
+        home = value.expanduser()
+        reason = not_a_folder_reason(home)
+        if reason is not None:
+            raise ValueError(reason)
+        return home
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level: use one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("webhook_secret", "metrics_key")
     @classmethod

@@ -1,7 +1,12 @@
-"""Bad input on the command line: one line naming the problem, a non-zero exit, no traceback."""
+"""Bad input on the command line: one line naming the problem, a non-zero exit, no traceback.
+
+Newer tests run the CLI in-process (`invoke_cli`): same command line, environment, output and exit
+code as a child process, without its start-up cost.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -10,11 +15,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import requests
+import yaml
 
+import modelcycle.store.database
 from tests.lake.rawlogs import DAY, write_healthy_day
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli, run_cli
+from tests.support.monitored import MonitoredFleet, day
 from tests.support.servers import free_port
 
 
@@ -148,6 +158,110 @@ def test_help_explains_each_command(home_env: dict[str, str]) -> None:
         assert phrase in result.stdout, (command, result.stdout)
 
 
+def test_a_folder_the_system_refuses_is_named_in_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("someone's file")
+    url = f"sqlite:///{blocker / 'store' / 'modelcycle.db'}"
+    env = {"MODELCYCLE_HOME": str(tmp_path / "home"), "MODELCYCLE_DATABASE_URL": url}
+    result = invoke_cli("db", "current", env=env)
+    _assert_one_line_error(result, 4, str(blocker / "store"), "Not a directory")
+
+    verbose = invoke_cli("--verbose", "db", "current", env=env)
+    assert verbose.returncode == 4
+    assert "Traceback" in verbose.stderr and "NotADirectoryError" in verbose.stderr
+
+
+def _fake_bug(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError("fake bug: no such thing in modelcycle")
+
+
+def test_a_bug_says_internal_error_and_where_its_traceback_is(
+    home_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(modelcycle.store.database, "schema_status", _fake_bug)
+    result = invoke_cli("db", "current", env=home_env)
+    assert result.returncode == 70, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("internal error:")]
+    assert "RuntimeError: fake bug" in line and "--verbose" in line
+    written = Path(line.split("traceback is in ")[1].split()[0])
+    assert "Traceback (most recent call last)" in written.read_text()
+    assert "fake bug" in written.read_text()
+    written.unlink()
+
+    verbose = invoke_cli("--verbose", "db", "current", env=home_env)
+    assert verbose.returncode == 70
+    assert "Traceback" in verbose.stderr and "fake bug" in verbose.stderr
+    Path(verbose.stderr.split("traceback is in ")[1].split()[0]).unlink()
+
+
+def test_an_unknown_log_level_is_named(home_env: dict[str, str]) -> None:
+    result = invoke_cli("db", "current", env={**home_env, "MODELCYCLE_LOG_LEVEL": "LOUD"})
+    _assert_one_line_error(result, 2, "MODELCYCLE_LOG_LEVEL", "LOUD", "DEBUG")
+
+
+def test_a_lower_case_log_level_is_fine(home_env: dict[str, str]) -> None:
+    result = invoke_cli("db", "current", env={**home_env, "MODELCYCLE_LOG_LEVEL": "warning"})
+    assert result.returncode == 1, result.stderr  # the new store is empty: "out of date"
+    assert "empty, out of date" in result.stdout
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_a_home_that_cannot_be_a_folder_is_named(tmp_path: Path, where: str) -> None:
+    blocker = tmp_path / "home"
+    blocker.write_text("not a folder")
+    home = blocker if where == "a file" else blocker / "modelcycle"
+    result = invoke_cli("db", "current", env={"MODELCYCLE_HOME": str(home)})
+    _assert_one_line_error(result, 2, "MODELCYCLE_HOME", str(blocker), "not a folder")
+
+
+SECRET = "s3cret-password"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"mysql://modelcycle:{SECRET}@127.0.0.1/monitoring",  # mysqlclient is not installed
+        f"postgresql+asyncpg://modelcycle:{SECRET}@127.0.0.1/monitoring",  # an asyncio driver
+        f"mongodb://modelcycle:{SECRET}@127.0.0.1/monitoring",  # no such SQLAlchemy dialect
+    ],
+)
+def test_a_database_url_whose_driver_is_missing_is_named(
+    home_env: dict[str, str], url: str
+) -> None:
+    result = invoke_cli("db", "current", env={**home_env, "MODELCYCLE_DATABASE_URL": url})
+    _assert_one_line_error(result, 2, "MODELCYCLE_DATABASE_URL", url.split(":")[0])
+    assert SECRET not in result.stderr + result.stdout
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("psycopg") is not None,
+    reason="psycopg (SQLAlchemy's default PostgreSQL driver) is installed: the URL would work",
+)
+def test_a_dagster_postgres_url_without_its_driver_is_named(home_env: dict[str, str]) -> None:
+    url = f"postgresql://postgres:{SECRET}@127.0.0.1:5432/dagster"
+    env = {**home_env, "MODELCYCLE_DAGSTER_POSTGRES_URL": url}
+    result = invoke_cli("backfill", "--start", "2026-01-01", "--end", "2026-01-01", env=env)
+    _assert_one_line_error(result, 2, "MODELCYCLE_DAGSTER_POSTGRES_URL", "postgresql+psycopg2://")
+    assert SECRET not in result.stderr + result.stdout
+
+
+def test_a_hand_edited_dagster_yaml_that_contradicts_the_settings_is_refused(
+    home_env: dict[str, str], tmp_path: Path
+) -> None:
+    dagster_home = tmp_path / "home" / "dagster"
+    dagster_home.mkdir(parents=True)
+    edited = {"run_monitoring": {"enabled": True, "poll_interval_seconds": 1}}  # SQLite storage
+    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(edited))
+    url = "postgresql+psycopg2://postgres@127.0.0.1:5432/dagster"
+    env = {**home_env, "MODELCYCLE_DAGSTER_POSTGRES_URL": url}
+    result = invoke_cli("backfill", "--start", "2026-01-01", "--end", "2026-01-01", env=env)
+    _assert_one_line_error(
+        result, 2, str(dagster_home / "dagster.yaml"), "MODELCYCLE_DAGSTER_POSTGRES_URL"
+    )
+    assert yaml.safe_load((dagster_home / "dagster.yaml").read_text()) == edited  # left alone
+
+
 @pytest.mark.parametrize("where", ["an existing file", "under a file"])
 def test_simulate_into_a_file_is_refused(tmp_path: Path, where: str) -> None:
     blocker = tmp_path / "taken"
@@ -159,3 +273,35 @@ def test_simulate_into_a_file_is_refused(tmp_path: Path, where: str) -> None:
     )  # fmt: skip
     _assert_one_line_error(result, 2, "--out", str(blocker))
     assert blocker.read_text() == "someone's file"
+
+
+def _corrupt_readings(lake: Path, day_: str, how: str) -> Path:
+    partition = lake / "readings" / f"date={day_}" / "part-0.parquet"
+    partition.parent.mkdir(parents=True)
+    if how == "garbage":
+        partition.write_bytes(b"\x00garbage, not Parquet\n" * 200)
+    else:  # a Parquet file cut short, as by a full disk or an interrupted copy
+        table = pa.table({"device_id": ["device-0000"] * 1000, "s000": [1.0] * 1000})
+        pq.write_table(table, partition)
+        partition.write_bytes(partition.read_bytes()[:-100])
+    return partition
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated"])
+def test_training_on_a_corrupted_readings_partition_names_it(
+    home_env: dict[str, str], tmp_path: Path, how: str
+) -> None:
+    partition = _corrupt_readings(tmp_path / "home" / "lake", "2026-03-01", how)
+    result = invoke_cli("train", "--date", "2026-03-01", "--window-days", "1", env=home_env)
+    _assert_one_line_error(result, 4, str(partition), "re-ingest")
+
+
+@pytest.mark.slow
+def test_scoring_a_corrupted_readings_partition_names_it(
+    monitored_fleet: MonitoredFleet, fleet_env: dict[str, str], tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    partition = _corrupt_readings(lake, str(day(5)), "garbage")
+    env = {**fleet_env, "MODELCYCLE_LAKE_URL": str(lake), "MODELCYCLE_LOG_LEVEL": "WARNING"}
+    result = invoke_cli("score", "--date", str(day(5)), env=env)
+    _assert_one_line_error(result, 4, str(partition), "re-ingest")

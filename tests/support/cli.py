@@ -1,11 +1,27 @@
-"""Run the modelcycle CLI the way a user does: a separate Python process."""
+"""Run the modelcycle CLI the way a user does: in a child process, or in this one when cheaper.
+
+`run_cli` starts `python -m modelcycle`, for tests about the process itself (exit codes through the
+console script, signals, servers). `invoke_cli` runs the same command line in the test's process,
+with the same environment overlay and the same captured stdout, stderr and exit code, without
+paying for a fresh interpreter and its imports.
+"""
 
 from __future__ import annotations
 
+import io
+import logging
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
+
+import pytest
+import structlog
+
+_ANSI_STYLE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def run_cli(
@@ -24,3 +40,40 @@ def run_cli(
         text=True,
         check=False,
     )
+
+
+def invoke_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `modelcycle ARGS` in this process with `env` laid over ours, as `run_cli` would."""
+    from modelcycle.cli.main import execute
+
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        logging_restored(),
+        redirect_stdout(out),
+        redirect_stderr(err),
+    ):
+        for name, value in env.items():
+            patch.setenv(name, value)
+        code = execute(args)
+    # a terminal running `pytest -s` gives rich's consoles colours; a pipe would not
+    return subprocess.CompletedProcess(
+        ["modelcycle", *args],
+        code,
+        _ANSI_STYLE.sub("", out.getvalue()),
+        _ANSI_STYLE.sub("", err.getvalue()),
+    )
+
+
+@contextmanager
+def logging_restored() -> Iterator[None]:
+    """The CLI configures logging for its process; give the test's configuration back after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    structlog_config = structlog.get_config()
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**structlog_config)

@@ -41,7 +41,8 @@ def build_settings() -> Settings:
     except ValidationError as error:
         problem = error.errors()[0]
         field = ".".join(str(part) for part in problem["loc"])
-        raise InvalidInputError(f"setting MODELCYCLE_{field.upper()}: {problem['msg']}") from error
+        message = problem["msg"].removeprefix("Value error, ")  # pydantic's prefix to our own
+        raise InvalidInputError(f"setting MODELCYCLE_{field.upper()}: {message}") from error
 
 
 @contextmanager

@@ -1,9 +1,11 @@
-"""The `modelcycle` application: commands, and errors turned into one line and an exit code."""
+"""The `modelcycle` application: commands, and failures turned into one line and an exit code."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 
@@ -11,6 +13,7 @@ from modelcycle.cli.alerts import alerts_app
 from modelcycle.cli.context import build_settings, stderr
 from modelcycle.cli.db import db_app
 from modelcycle.cli.demo import demo
+from modelcycle.cli.failures import report
 from modelcycle.cli.ingest import ingest
 from modelcycle.cli.models import models_app
 from modelcycle.cli.monitor import evaluate, monitor_app, score
@@ -18,7 +21,6 @@ from modelcycle.cli.serve import serve
 from modelcycle.cli.simulate import simulate
 from modelcycle.cli.train import train
 from modelcycle.cli.up import backfill, up
-from modelcycle.errors import ModelcycleError
 from modelcycle.observability import configure_logging
 
 app = typer.Typer(
@@ -31,9 +33,21 @@ app = typer.Typer(
 
 
 @app.callback()
-def main(ctx: typer.Context) -> None:
+def main(
+    ctx: typer.Context,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Log at DEBUG (over MODELCYCLE_LOG_LEVEL); a failure prints its traceback.",
+        ),
+    ] = False,
+) -> None:
     """Settings come from MODELCYCLE_* environment variables (see docs/configuration.md)."""
     settings = build_settings()
+    if verbose:
+        settings = settings.model_copy(update={"log_level": "DEBUG"})
     configure_logging(settings)
     ctx.obj = settings
 
@@ -66,13 +80,41 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-def run() -> None:
-    """Entry point: a ModelcycleError becomes `error: …` on stderr and its exit code."""
+def execute(args: Sequence[str] | None = None) -> int:
+    """Run one command line (sys.argv when None) and return its exit code.
+
+    The whole CLI in one call, without leaving the process: `run` wraps it for the console
+    script, and tests call it directly.
+    """
+    code, _failed = _execute(args)
+    return code
+
+
+def _execute(args: Sequence[str] | None) -> tuple[int, bool]:
+    """The exit code, and whether it comes from an error this function printed."""
     try:
-        app()
-    except ModelcycleError as error:
-        stderr.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-        _exit_now(error.exit_code)
+        app(args=None if args is None else list(args), prog_name="modelcycle")
+    except SystemExit as exit_:
+        return _exit_code(exit_.code), False
     except KeyboardInterrupt:
         stderr.print("interrupted")
-        sys.exit(130)
+        return 130, False
+    except Exception as error:  # noqa: BLE001 - the last resort: report() logs the traceback,
+        # prints one line (a bug says "internal error" and where its traceback is) and picks the
+        # exit code; nothing else is left to catch it
+        return report(error), True
+    return 0, False
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+def run() -> None:
+    """Entry point: a failure becomes one line on stderr and its exit code (cli/failures.py)."""
+    code, failed = _execute(None)
+    if failed:
+        _exit_now(code)
+    sys.exit(code)

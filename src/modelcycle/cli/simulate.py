@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from modelcycle.cli.context import advance, progress_bar, stdout
+from modelcycle.errors import InvalidInputError
+from modelcycle.folders import not_a_folder_reason
 from modelcycle.lake.layout import parse_day
 
 
@@ -47,6 +49,9 @@ def simulate(
     DIR/maintenance.csv, which lists only faults confirmed within the
     period: ground truth arrives late. Same seed, same bytes.
     """
+    reason = not_a_folder_reason(out)
+    if reason is not None:  # refused before seconds of imports and a half-written fleet
+        raise InvalidInputError(f"--out {reason}")
     from modelcycle.simulate import FleetSpec, simulate_fleet  # SciPy: seconds to import
 
     spec = FleetSpec(

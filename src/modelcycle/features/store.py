@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
 
-from modelcycle.errors import DataNotFoundError
+from modelcycle.errors import DataNotFoundError, StorageError
 from modelcycle.features.windows import FeatureSpec, feature_sql
 from modelcycle.lake import layout
 from modelcycle.lake.schema import DEVICE_COLUMN, SENSOR_PATTERN
@@ -37,12 +37,30 @@ def local_copy(store: ObjectStore, key: str) -> Iterator[Path]:
         yield target
 
 
+@contextmanager
+def readable_readings(lake: ObjectStore, day: date) -> Iterator[None]:
+    """A readings partition that is not Parquet any more (cut short, overwritten) fails in one
+    line naming it and the way out, instead of a pyarrow or DuckDB traceback."""
+    import duckdb  # imported by the readers already; here only for its exception types
+
+    try:
+        yield
+    except (pa.ArrowException, duckdb.InvalidInputException, duckdb.IOException, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        reason = (str(error).splitlines() or [type(error).__name__])[0]
+        raise StorageError(
+            f"the readings of {day} at {lake.url(layout.readings_partition(day))} cannot be "
+            f"read ({reason}): re-ingest the day (modelcycle ingest --date {day})"
+        ) from error
+
+
 def readings_spec(lake: ObjectStore, day: date) -> FeatureSpec:
     """The sensors of a day's readings partition, from its Parquet schema."""
     key = layout.readings_partition(day)
     if not lake.exists(key):
         raise DataNotFoundError(f"day {day} is not in the lake at {lake.url()}: run ingest first")
-    with local_copy(lake, key) as path:
+    with local_copy(lake, key) as path, readable_readings(lake, day):
         names = pq.read_schema(path).names
     return FeatureSpec(sensors=tuple(n for n in names if SENSOR_PATTERN.match(n)))
 
@@ -56,7 +74,8 @@ def build_day_features(lake: ObjectStore, day: date, spec: FeatureSpec) -> pa.Ta
         con = duck.connect(threads=2)
         try:
             source = "read_parquet('" + str(path).replace("'", "''") + "')"
-            table = con.sql(feature_sql(spec, source)).to_arrow_table()
+            with readable_readings(lake, day):
+                table = con.sql(feature_sql(spec, source)).to_arrow_table()
         finally:
             con.close()
         out = Path(scratch) / "features.parquet"

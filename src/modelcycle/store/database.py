@@ -17,11 +17,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import URL, Engine, create_engine, event, inspect, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelcycle.errors import ModelcycleError, StorageError
+from modelcycle.errors import InvalidInputError, ModelcycleError, StorageError
 from modelcycle.settings import Settings
 
 
@@ -43,12 +43,55 @@ class SchemaStatus:
 
 def redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL is still worth naming, without secrets
         return url.split("@")[-1]
+
+
+def require_driver(url: str, setting: str) -> URL:
+    """The parsed URL, or one line naming a dialect or DB-API driver this install lacks.
+
+    SQLAlchemy finds out only in create_engine or at the first connection, deep in a traceback;
+    an asyncio driver fails later still, since modelcycle's engines are synchronous. `setting`
+    names where the URL came from; the password never appears.
+    """
+    named = f"{setting} {redact(url)}"
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except (ArgumentError, ValueError) as error:  # NoSuchModuleError is an ArgumentError
+        reason = str(error).splitlines()[0]
+        raise InvalidInputError(
+            f"{named}: not a database URL SQLAlchemy can use ({reason}); "
+            f"use {_blocking_example(None)}"
+        ) from error
+    backend = parsed.get_backend_name()
+    if getattr(dialect, "is_async", False):
+        raise InvalidInputError(
+            f"{named}: {parsed.drivername} is an asyncio driver, modelcycle needs a blocking one: "
+            f"use {_blocking_example(backend)}"
+        )
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        missing = error.name or str(error)
+        which = (
+            "its driver"
+            if "+" in parsed.drivername
+            else f"it names no driver, and SQLAlchemy's default for {backend}"
+        )
+        raise InvalidInputError(
+            f"{named}: {which} ({missing}) is not installed; use {_blocking_example(backend)}"
+        ) from error
+    return parsed
+
+
+def _blocking_example(backend: str | None) -> str:
+    """The URL forms whose drivers modelcycle installs."""
+    if backend == "postgresql":
+        return "postgresql+psycopg2://…"
+    return "postgresql+psycopg2://… or sqlite:///…"
 
 
 def _alembic_config() -> Config:
@@ -65,6 +108,7 @@ def head_revision() -> str:
 
 def create_store_engine(url: str) -> Engine:
     """An engine for the store; SQLite gets foreign keys and a busy timeout for concurrent use."""
+    require_driver(url, "MODELCYCLE_DATABASE_URL")
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -80,7 +124,7 @@ def create_store_engine(url: str) -> Engine:
     try:
         return create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ValueError) as error:
-        raise StorageError(f"bad MODELCYCLE_DATABASE_URL {redact(url)}: {error}") from error
+        raise InvalidInputError(f"bad MODELCYCLE_DATABASE_URL {redact(url)}: {error}") from error
 
 
 def schema_status(engine: Engine) -> SchemaStatus:
