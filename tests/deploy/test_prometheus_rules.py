@@ -13,6 +13,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelcycle.serving.app import build_services
+from modelcycle.settings import Settings
+from modelcycle.storage import open_store
 from tests.serving.test_metrics_accuracy import api_metrics, exposition
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
@@ -41,7 +44,7 @@ def promtool(*args: str) -> str:
 
 
 def test_rules_are_valid() -> None:
-    assert "SUCCESS: 3 rules found" in promtool("check", "rules", RULES)
+    assert "SUCCESS: 5 rules found" in promtool("check", "rules", RULES)
 
 
 def test_rules_unit_tests_pass() -> None:
@@ -74,6 +77,11 @@ def _exposed_names(text: str) -> set[str]:
 
 def test_rules_use_only_metrics_the_api_exposes(tmp_path: Path) -> None:
     exposed = _exposed_names(exposition(api_metrics(tmp_path, lambda: {"m": 0.93})))
+    # The background tasks' and prediction log's families, as the API wires them.
+    app_services = build_services(
+        Settings(home=tmp_path / "home"), lake=open_store(str(tmp_path / "lake"))
+    )
+    exposed |= _exposed_names(exposition(app_services.metrics))
     used = {alert: set(METRIC_NAME.findall(expr)) for alert, expr in _rule_expressions().items()}
     assert used["ModelcycleModelStale"] == {"modelcycle_model_age_seconds"}
     assert used["ModelcycleAccuracyLow"] == {"modelcycle_model_accuracy_7d"}

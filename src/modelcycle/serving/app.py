@@ -176,7 +176,7 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
             "serving",
             models=list(services.manager.names),
             alias=services.manager.alias,
-            auth="api keys" if services.api_keys else "open (local)",
+            auth="api keys" if services.api_keys else "open: no API keys",
         )
         try:
             yield
