@@ -182,11 +182,13 @@ def _find(session: Session, named: str) -> tuple[ApiKey, str]:
     elif is_user_key(named) and len(named) > PREFIX_LENGTH:
         rows = session.execute(query.where(ApiKey.key_hash == hash_key(named))).all()
     elif is_user_key(named):
-        active = query.where(ApiKey.prefix == named, ApiKey.revoked_at.is_(None))
-        rows = session.execute(active).all()
-        if len(rows) > 1:
-            ids = ", ".join(str(key.id) for key, _ in rows)
-            raise InvalidInputError(f"prefix {named} names {len(rows)} keys ({ids}): give the id")
+        # The working key with that prefix; else the newest revoked one, to say it is revoked.
+        rows = session.execute(query.where(ApiKey.prefix == named).order_by(ApiKey.id)).all()
+        active = [row for row in rows if row.tuple()[0].revoked_at is None]
+        if len(active) > 1:
+            ids = ", ".join(str(row.tuple()[0].id) for row in active)
+            raise InvalidInputError(f"prefix {named} names {len(active)} keys ({ids}): give the id")
+        rows = active or rows[-1:]
     else:
         raise InvalidInputError(
             f"{named!r}: give a key's id (see `modelcycle users key list`) or its prefix (mc_…)"
