@@ -6,6 +6,7 @@ model registry is a fake with nothing in it (no model is needed to tell callers 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -168,3 +169,32 @@ def test_serve_refuses_to_run_without_any_key_outside_local(tmp_path: Path) -> N
     assert result.returncode == 2, result.stderr
     assert "no API keys: MODELCYCLE_API_KEYS is empty and no user has a key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_made_up_user_keys_read_the_store_at_most_once_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modelcycle.access.keys
+
+    settings = Settings(home=tmp_path, api_keys=SERVICE_KEY)
+    real_key = _user_keys(settings, {"alice": Role.OPERATOR})["alice"]
+    reads: list[float] = []
+    read_keys = modelcycle.access.keys.key_holders
+
+    def counted(**kwargs: Any) -> Any:  # the real read, counted
+        reads.append(time.monotonic())
+        return read_keys(**kwargs)
+
+    monkeypatch.setattr(modelcycle.access.keys, "key_holders", counted)
+    app, _ = _api(settings)
+    started = time.monotonic()
+    answers = _calls(
+        app,
+        ("GET", "/v1/whoami", real_key),
+        *[("GET", "/v1/whoami", f"mc_made-up-{n:040d}") for n in range(40)],
+    )
+    elapsed = time.monotonic() - started
+    assert answers[0].status_code == 200
+    assert {answer.status_code for answer in answers[1:]} == {401}
+    # the first read, then at most one a second (docs/access.md)
+    assert len(reads) <= 2 + int(elapsed), (len(reads), elapsed)

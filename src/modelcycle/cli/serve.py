@@ -42,8 +42,10 @@ def serve(
 
     settings = settings_from(ctx)
     allow_open = allow_open or settings.serving_allow_open
+    # Open on purpose or on loopback only; elsewhere revoking the last key must not open the API.
+    open_allowed = allow_open or is_loopback(host)
     # The store is asked only when its answer matters: the loopback default in local needs none.
-    needs_keys = settings.environment != "local" or not (allow_open or is_loopback(host))
+    needs_keys = settings.environment != "local" or not open_allowed
     has_keys = bool(settings.api_key_set) or (needs_keys and _users_have_keys(settings))
     if settings.environment != "local" and not has_keys:
         raise InvalidInputError(
@@ -54,9 +56,7 @@ def serve(
     check_open_api(host, has_keys=has_keys, allow_open=allow_open, port=port)
     try:
         uvicorn.run(
-            # on a non-loopback address not opened on purpose, revoking the last key must not
-            # open the API: it stays closed
-            create_app(settings, open_allowed=allow_open or is_loopback(host)),
+            create_app(settings, open_allowed=open_allowed),
             host=host,
             port=port,
             access_log=False,

@@ -104,7 +104,7 @@ class KeyDirectory:
         user_shaped = token is not None and token.startswith(USER_KEY_PREFIX)
         if not user_shaped and not self.may_be_open:
             return None  # a wrong key of a keyed API: no need to ask the store
-        if user_shaped or self._holders is None:
+        if self._holders is None or (user_shaped and self._may_reload(asked_at)):
             async with self._reloading:
                 await asyncio.to_thread(self._reload, asked_at)
             found = self._known(token)
@@ -119,6 +119,10 @@ class KeyDirectory:
         if self.may_be_open and not holders:
             return LOCAL_ADMIN
         return None
+
+    def _may_reload(self, asked_at: float) -> bool:
+        """Checked on the loop too, so a flood of made-up keys does not queue up threads."""
+        return asked_at - self._started_at >= MISS_RELOAD_SECONDS
 
     def _known(self, token: bytes | None) -> Identity | None:
         if token is None:
@@ -151,7 +155,7 @@ class KeyDirectory:
         with self._loading:
             if self._finished_at >= asked_at:
                 return
-            if self._holders is not None and asked_at - self._started_at < MISS_RELOAD_SECONDS:
+            if self._holders is not None and not self._may_reload(asked_at):
                 return
             run_round(self.health, self._refresh)
 
