@@ -26,6 +26,20 @@ from modelcycle.access.identity import (
 from modelcycle.errors import InvalidInputError
 from modelcycle.store.tables import ApiKey, User
 
+__all__ = [
+    "UnknownUserError",  # raised here, defined with the pure identity types
+    "UserRecord",
+    "acting_identity",
+    "active_user",
+    "add_user",
+    "get_identity",
+    "identity_of",
+    "list_users",
+    "remove_user",
+    "set_role",
+    "utc",
+]
+
 
 def utc(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; the store only ever writes UTC."""
