@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
 from modelcycle.access.identity import Identity, Role
+from modelcycle.serving.schemas import ErrorPublic
 
 IDENTITY_STATE = "identity"  # the key in the ASGI scope's state
 
@@ -62,7 +63,14 @@ class IdentityPublic(BaseModel):
 identity_routes = APIRouter(prefix="/v1", tags=["access"])
 
 
-@identity_routes.get("/whoami", response_model=IdentityPublic)
+@identity_routes.get(
+    "/whoami",
+    response_model=IdentityPublic,
+    responses={
+        401: {"model": ErrorPublic, "description": "Missing, wrong or revoked API key."},
+        503: {"model": ErrorPublic, "description": "Users' API keys not read yet."},
+    },
+)
 async def whoami(identity: CurrentIdentity) -> IdentityPublic:
     """Who the API takes the caller to be, from the API key sent, and with which role."""
     return IdentityPublic(
