@@ -72,7 +72,16 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="How often the API writes its prediction log to the lake."
     )
     api_keys: SecretStr | None = Field(
-        default=None, description="Comma-separated API keys; required outside local use."
+        default=None,
+        description="Comma-separated API keys of the API's service callers (role operator).",
+    )
+    serving_key_refresh_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the API re-reads users' API keys; a revoked key stops within it.",
+    )
+    user: str | None = Field(
+        default=None, description="Who the CLI acts as when a deciding command has no --as."
     )
     webhook_secret: SecretStr | None = Field(
         default=None, description="Shared secret of the MLflow registry webhook (HMAC)."

@@ -237,7 +237,10 @@ def _with_served_sensors(case: Any, sensors: tuple[str, ...]) -> None:
     if not isinstance(body, dict) or not isinstance(body.get("timestamps"), list):
         return
     n = len(body["timestamps"])
-    generated = [v for v in (body.get("values") or {}).values() if isinstance(v, list)]
+    given = body.get("values")  # a negative case may make it anything, e.g. `true`
+    generated = (
+        [v for v in given.values() if isinstance(v, list)] if isinstance(given, dict) else []
+    )
     readings = [value for values in generated for value in values] or [None]
     body["values"] = {
         s: [readings[(i + k) % len(readings)] for i in range(n)] for k, s in enumerate(sensors)

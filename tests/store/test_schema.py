@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+from modelcycle.settings import Settings
+from modelcycle.store import open_store
+from modelcycle.store.database import head_revision, upgrade
+from modelcycle.store.tables import Base
 from tests.support.cli import run_cli
 from tests.support.servers import sqlalchemy_postgres_url
 
 TABLES = {
     "alembic_version",
     "alert_events",
+    "api_keys",
+    "users",
     "alert_states",
     "deliveries",
     "drift_results",
@@ -36,9 +45,9 @@ def _schema_round_trip(database_url: str, home: Path) -> None:
 
     upgraded = run_cli("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "empty → 0001" in upgraded.stdout
+    assert f"empty → {head_revision()}" in upgraded.stdout
     again = run_cli("db", "upgrade", env=env)
-    assert "already at 0001" in again.stdout
+    assert f"already at {head_revision()}" in again.stdout
 
     engine = create_engine(database_url)
     try:
@@ -59,6 +68,28 @@ def test_postgresql_store_is_refused_until_upgraded(tmp_path: Path, postgres_url
     _schema_round_trip(sqlalchemy_postgres_url(postgres_url), tmp_path)
 
 
+def _migrations_match_the_tables(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_the_migrations_build_the_tables_the_code_describes_on_sqlite(tmp_path: Path) -> None:
+    _migrations_match_the_tables(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+@pytest.mark.postgres
+def test_the_migrations_build_the_tables_the_code_describes_on_postgresql(
+    postgres_url: str,
+) -> None:
+    _migrations_match_the_tables(sqlalchemy_postgres_url(postgres_url))
+
+
 def test_the_embedded_default_store_is_created_on_first_use(tmp_path: Path) -> None:
     result = run_cli("alerts", "list", "--json", env={"MODELCYCLE_HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
@@ -74,3 +105,26 @@ def test_an_unreachable_store_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 4
     assert "cannot reach the monitoring store" in result.stderr
     assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_embedded_store_opened_from_several_threads_at_once_is_created_once(
+    tmp_path: Path,
+) -> None:
+    """The API's pollers (accuracy, API keys) open the store together when it starts."""
+    settings = Settings(home=tmp_path)
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def open_once() -> None:
+        start.wait()
+        try:
+            open_store(settings).close()
+        except Exception as error:  # noqa: BLE001 - collected for the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_once) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

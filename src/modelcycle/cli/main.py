@@ -21,6 +21,7 @@ from modelcycle.cli.serve import serve
 from modelcycle.cli.simulate import simulate
 from modelcycle.cli.train import train
 from modelcycle.cli.up import backfill, up
+from modelcycle.cli.users import users_app
 from modelcycle.observability import configure_logging
 
 app = typer.Typer(
@@ -65,6 +66,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 
 
 def _exit_now(code: int) -> None:

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from modelcycle.cli.context import settings_from
-from modelcycle.cli.serve_access import check_open_api
+from modelcycle.cli.serve_access import check_open_api, is_loopback
 from modelcycle.errors import InvalidInputError
+from modelcycle.settings import Settings
 
 
 def serve(
@@ -30,28 +31,32 @@ def serve(
     version is picked up by polling the registry (MODELCYCLE_SERVING_POLL_SECONDS, default 30)
     or at once through the MLflow webhook endpoint (MODELCYCLE_WEBHOOK_SECRET), and swapped in
     without dropping a request. Verified models are cached, so the API also starts while the
-    registry is down. Requests need `Authorization: Bearer <key>` with a key from
-    MODELCYCLE_API_KEYS (required outside the local environment; without keys the API listens
-    only on loopback unless --allow-open). Docs: http://HOST:PORT/docs.
+    registry is down. Requests need `Authorization: Bearer <key>` with a user's key (`modelcycle
+    users key create`) or one from MODELCYCLE_API_KEYS (keys are required outside the local
+    environment; without keys the API listens only on loopback unless --allow-open).
+    Docs: http://HOST:PORT/docs.
     """
     import uvicorn
 
     from modelcycle.serving.app import create_app
 
     settings = settings_from(ctx)
-    if settings.environment != "local" and not settings.api_key_set:
+    allow_open = allow_open or settings.serving_allow_open
+    # Open on purpose or on loopback only; elsewhere revoking the last key must not open the API.
+    open_allowed = allow_open or is_loopback(host)
+    # The store is asked only when its answer matters: the loopback default in local needs none.
+    needs_keys = settings.environment != "local" or not open_allowed
+    has_keys = bool(settings.api_key_set) or (needs_keys and _users_have_keys(settings))
+    if settings.environment != "local" and not has_keys:
         raise InvalidInputError(
-            f"MODELCYCLE_API_KEYS is empty: the API will not run open in {settings.environment}"
+            "no API keys: MODELCYCLE_API_KEYS is empty and no user has a key "
+            f"(`modelcycle users key create`); the API will not run open in "
+            f"{settings.environment}"
         )
-    check_open_api(
-        host,
-        has_keys=bool(settings.api_key_set),
-        allow_open=allow_open or settings.serving_allow_open,
-        port=port,
-    )
+    check_open_api(host, has_keys=has_keys, allow_open=allow_open, port=port)
     try:
         uvicorn.run(
-            create_app(settings),
+            create_app(settings, open_allowed=open_allowed),
             host=host,
             port=port,
             access_log=False,
@@ -61,3 +66,16 @@ def serve(
         )
     except OSError as error:
         raise InvalidInputError(f"cannot listen on {host}:{port}: {error.strerror}") from error
+
+
+def _users_have_keys(settings: Settings) -> bool:
+    """Whether any user holds a working API key in the store."""
+    from modelcycle.access.keys import key_holders
+    from modelcycle.store import open_store
+
+    store = open_store(settings)
+    try:
+        with store.session() as session:
+            return bool(key_holders(session=session))
+    finally:
+        store.close()

@@ -13,9 +13,12 @@ from fastapi.responses import JSONResponse
 
 from modelcycle.errors import DataNotFoundError, InvalidInputError, ModelcycleError, StorageError
 from modelcycle.lake.fleet import device_ids
+from modelcycle.serving.authentication import TASK_NAME as KEY_POLL
+from modelcycle.serving.authentication import KeyDirectory
 from modelcycle.serving.background import BackgroundTasks
 from modelcycle.serving.cache import ArtifactCache
 from modelcycle.serving.docs import mount_offline_docs
+from modelcycle.serving.identity import identity_routes
 from modelcycle.serving.inputs import RequestTooLargeError
 from modelcycle.serving.manager import ModelManager, ModelNotReadyError, describe_error
 from modelcycle.serving.metrics import ApiMetrics
@@ -93,6 +96,9 @@ def _start_background(services: Services, interval: float) -> None:
     connect timeout) must not hold up the model reloads. Then the prediction-log writer."""
     services.background.start(REGISTRY_POLL, services.manager.poll, interval)
     services.background.start(ACCURACY_POLL, services.accuracy.refresh, interval)
+    services.background.start(
+        KEY_POLL, services.keys.refresh, services.settings.serving_key_refresh_seconds
+    )
     services.prediction_log.start()
 
 
@@ -103,6 +109,7 @@ async def _teardown(services: Services) -> None:
         ("stop background tasks", services.background.stop),
         ("flush the prediction log", lambda: asyncio.to_thread(services.prediction_log.stop)),
         ("close the monitoring store", lambda: asyncio.to_thread(services.accuracy.close)),
+        ("close the key store", lambda: asyncio.to_thread(services.keys.close)),
     )
     for what, step in steps:
         try:
@@ -117,7 +124,9 @@ def build_services(
     source: VersionSource | None = None,
     lake: ObjectStore | None = None,
     raw: ObjectStore | None = None,
+    open_allowed: bool = True,
 ) -> Services:
+    """`open_allowed=False` keeps the API closed even with no key anywhere (see serve)."""
     manager = ModelManager(
         names=settings.model_names,
         alias=settings.serving_alias,
@@ -128,6 +137,7 @@ def build_services(
     background = BackgroundTasks()
     for name in (REGISTRY_POLL, ACCURACY_POLL):
         background.track(name)
+    api_keys = frozenset(key.encode() for key in settings.api_key_set)
     prediction_log = PredictionLog(
         lake,
         flush_seconds=settings.serving_log_flush_seconds,
@@ -145,8 +155,14 @@ def build_services(
         accuracy=accuracy,
         prediction_log=prediction_log,
         devices=_fleet(raw),
-        api_keys=frozenset(key.encode() for key in settings.api_key_set),
+        api_keys=api_keys,
         background=background,
+        keys=KeyDirectory(
+            settings,
+            configured=api_keys,
+            health=background.track(KEY_POLL),
+            open_allowed=open_allowed,
+        ),
     )
 
 
@@ -161,11 +177,13 @@ def stores_from(settings: Settings) -> tuple[ObjectStore, ObjectStore]:
     )
 
 
-def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, svc: Services | None = None, *, open_allowed: bool = True
+) -> FastAPI:
     """The API for these settings; `svc` lets a caller wire its own sources (tests, benchmarks)."""
     if svc is None:
         lake, raw = stores_from(settings)
-        svc = build_services(settings, lake=lake, raw=raw)
+        svc = build_services(settings, lake=lake, raw=raw, open_allowed=open_allowed)
     services = svc
 
     @asynccontextmanager
@@ -176,7 +194,7 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
             "serving",
             models=list(services.manager.names),
             alias=services.manager.alias,
-            auth="api keys" if services.api_keys else "open: no API keys",
+            auth=services.keys.mode,
         )
         try:
             yield
@@ -202,6 +220,7 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
     app.include_router(health)
     app.include_router(predictions)
     app.include_router(webhooks)
+    app.include_router(identity_routes)
     mount_offline_docs(app)
     _install_error_handlers(app)
     app.add_middleware(
@@ -209,7 +228,7 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
         metrics=services.metrics,
         max_body_bytes=settings.serving_max_body_bytes,
         served_models=lambda: services.manager.names,
-        api_keys=services.api_keys,
+        keys=services.keys,
         metrics_key=settings.metrics_key.get_secret_value().encode()
         if settings.metrics_key
         else None,

@@ -16,6 +16,8 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelcycle.serving.authentication import KeyDirectory, KeysUnavailableError
+from modelcycle.serving.identity import IDENTITY_STATE
 from modelcycle.serving.metrics import ApiMetrics
 from modelcycle.serving.services import METRICS_PATH, api_key_matches, needs_api_key
 
@@ -78,7 +80,7 @@ class ServingMiddleware:
     """Gives each request an id (echoed in `X-Request-ID` and in its log lines), refuses `/v1/`
     requests without a valid API key and `/metrics` without the metrics key when one is set
     (401), and bodies over the limit (413), and records count and latency by route, model and
-    status."""
+    status. A `/v1/` request's caller is left in its state for the routes (serving/identity.py)."""
 
     def __init__(
         self,
@@ -87,14 +89,14 @@ class ServingMiddleware:
         metrics: ApiMetrics,
         max_body_bytes: int,
         served_models: Callable[[], tuple[str, ...]],
-        api_keys: frozenset[bytes],
+        keys: KeyDirectory,
         metrics_key: bytes | None = None,
     ):
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.served_models = served_models
-        self.api_keys = api_keys
+        self.keys = keys
         self.metrics_keys = frozenset([metrics_key]) if metrics_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,7 +134,7 @@ class ServingMiddleware:
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            refusal = self._refusal(scope, length)
+            refusal = await self._refusal(scope, length)
             if refusal is not None:
                 status, detail, extra = refusal
                 await _send_json(send, status, detail, request_id, extra=extra)
@@ -147,15 +149,22 @@ class ServingMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
             self._observe(scope, status, time.perf_counter() - started)
 
-    def _refusal(
+    async def _refusal(
         self, scope: Scope, length: int | None
     ) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
-        """A request answered before the app sees it: no valid key (401), too big a body (413)."""
+        """A request answered before the app sees it: no valid key (401), keys that cannot be
+        read (503), too big a body (413)."""
         path = scope["path"]
         authorization = _header(scope, b"authorization")
-        if needs_api_key(path) and not api_key_matches(authorization, self.api_keys):
-            detail = "missing or invalid API key (Authorization: Bearer <key>)"
-            return 401, detail, [(b"www-authenticate", b"Bearer")]
+        if needs_api_key(path):
+            try:
+                identity = await self.keys.identity_for(authorization)
+            except KeysUnavailableError as error:
+                return 503, str(error), []
+            if identity is None:
+                detail = "missing or invalid API key (Authorization: Bearer <key>)"
+                return 401, detail, [(b"www-authenticate", b"Bearer")]
+            scope.setdefault("state", {})[IDENTITY_STATE] = identity
         if (
             path == METRICS_PATH
             and self.metrics_keys is not None

@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI, Request
 
 from modelcycle.errors import ModelcycleError
+from modelcycle.serving.authentication import KeyDirectory
 from modelcycle.serving.background import BackgroundTasks
 from modelcycle.serving.manager import ModelManager, describe_error
 from modelcycle.serving.metrics import ACCURACY_WINDOW_DAYS, ApiMetrics
@@ -90,6 +91,7 @@ class Services:
     devices: frozenset[str] | None
     api_keys: frozenset[bytes]
     background: BackgroundTasks
+    keys: KeyDirectory  # who a request's key stands for: configured keys and users' keys
 
 
 async def services(request: Request) -> Services:
@@ -129,7 +131,12 @@ def document_bearer_auth(app: FastAPI) -> None:
             return app.openapi_schema
         spec = build()
         spec.setdefault("components", {})["securitySchemes"] = {
-            "apiKey": {"type": "http", "scheme": "bearer", "description": "MODELCYCLE_API_KEYS"}
+            "apiKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a user's key (`modelcycle users key create`) or one of "
+                "MODELCYCLE_API_KEYS",
+            }
         }
         for path, operations in spec.get("paths", {}).items():
             if needs_api_key(path):

@@ -7,6 +7,7 @@ embedded default database is created on first use, as MLflow does with its own S
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -170,20 +171,26 @@ class Store:
         self.engine.dispose()
 
 
+# One creation of the embedded store at a time: the API's pollers open it at once on first use.
+_EMBEDDED_CREATION = threading.Lock()
+
+
 def open_store(settings: Settings, *, check: bool = True) -> Store:
     """The store, refusing an out-of-date schema unless it is the embedded default and empty."""
     url = settings.resolved_database_url
     engine = create_store_engine(url)
     if check:
         status = schema_status(engine)
+        if not status.is_current and settings.database_url is None:
+            with _EMBEDDED_CREATION:
+                status = schema_status(engine)  # another thread may have just created it
+                if status.current is None and _is_empty(engine):
+                    status = upgrade(engine)
         if not status.is_current:
-            if settings.database_url is None and status.current is None and _is_empty(engine):
-                status = upgrade(engine)
-            else:
-                engine.dispose()
-                found = status.current or "no modelcycle schema"
-                raise SchemaOutOfDateError(
-                    f"the monitoring store {redact(url)} is at {found}, this modelcycle needs "
-                    f"{status.head}: run `modelcycle db upgrade`"
-                )
+            engine.dispose()
+            found = status.current or "no modelcycle schema"
+            raise SchemaOutOfDateError(
+                f"the monitoring store {redact(url)} is at {found}, this modelcycle needs "
+                f"{status.head}: run `modelcycle db upgrade`"
+            )
     return Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))

@@ -166,3 +166,37 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+
+# --- access (issue 14): people, roles and their API keys -------------------------------------
+
+
+class User(Base):
+    """A person or service that may act; removal is soft, so the audit trail keeps naming them
+    and the name is never given to anybody else."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # viewer | operator | approver | admin
+    customer_id: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))  # person | service
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
+
+class ApiKey(Base):
+    """A user's API key, by its sha256 only: the key itself is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
