@@ -1,0 +1,274 @@
+"""Release decisions in the store and the registry together, or not at all.
+
+A decision is appended and flushed in a store transaction that is not committed yet; then the
+registry writes are made (`registry.apply` undoes them itself if one fails, and the transaction
+is rolled back); then the transaction is committed, and if the commit fails the registry writes
+are undone. So the audit row and the alias move are both there or neither is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from modelcycle.access.identity import SYSTEM, Identity, Role
+from modelcycle.errors import ConflictError, DataNotFoundError, NotPermittedError, StorageError
+from modelcycle.release import requests as stored
+from modelcycle.release.registry import (
+    RESTORE_SECONDS,
+    TAG_PREFIX,
+    Move,
+    ReleaseRegistry,
+    prepare,
+    undo,
+)
+from modelcycle.release.registry import apply as apply_move
+from modelcycle.release.rules import (
+    CHAMPION,
+    AliasPlan,
+    DecisionRecord,
+    GateResult,
+    ReleaseRecord,
+    approval_plan,
+    auto_approves,
+    check_comment,
+    check_may_decide,
+    parse_gates,
+    rollback_plan,
+)
+from modelcycle.store import Store
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Releases:
+    """What a decision needs: the store, the registry, and the environment's policy."""
+
+    store: Store
+    registry: ReleaseRegistry
+    environment: str
+    auto_approve: bool
+    restore_seconds: float = RESTORE_SECONDS
+
+    # --- reading -------------------------------------------------------------------------
+
+    def requests(self, model: str | None = None, state: str | None = None) -> list[ReleaseRecord]:
+        with self.store.session() as session:
+            return stored.list_requests(
+                session=session, model=model, state=state, environment=self.environment
+            )
+
+    def get(self, request_id: int) -> tuple[ReleaseRecord, list[DecisionRecord]]:
+        with self.store.session() as session:
+            record = stored.get_request(session=session, request_id=request_id)
+            return record, stored.decisions(session=session, request_id=request_id)
+
+    def history(self, model: str | None = None) -> list[DecisionRecord]:
+        with self.store.session() as session:
+            return stored.decisions(session=session, model=model)
+
+    # --- deciding ------------------------------------------------------------------------
+
+    def open(
+        self,
+        *,
+        model: str,
+        version: str,
+        requested_by: Identity,
+        gates: Sequence[Mapping[str, Any] | GateResult],
+        lineage: Mapping[str, Any] | None = None,
+    ) -> ReleaseRecord:
+        """Open a request for a registered challenger (superseding older pending ones); the
+        system approves it at once when the policy auto-approves and every gate passed."""
+        if not requested_by.may(Role.OPERATOR):
+            raise NotPermittedError(
+                f"opening a release needs the operator role; {requested_by.name} is "
+                f"{requested_by.role.value}"
+            )
+        parsed = parse_gates(gates)
+        self.registry.version_tags(model, version)  # the version must exist
+        with self.store.session() as session:
+            record, superseded = stored.add_request(
+                session=session,
+                model=model,
+                version=version,
+                requested_by=requested_by,
+                gates=parsed,
+                environment=self.environment,
+                lineage=dict(lineage or {}),
+            )
+        for old in superseded:
+            log.info("release superseded", model=model, request=old.id, by=record.id)
+        if record.state == "pending" and auto_approves(parsed, auto_approve=self.auto_approve):
+            self.approve(record.id, actor=SYSTEM, comment="all gates passed: approved by policy")
+            record = self.get(record.id)[0]
+        return record
+
+    def approve(
+        self,
+        request_id: int,
+        *,
+        actor: Identity,
+        comment: str | None = None,
+        override_reason: str | None = None,
+    ) -> DecisionRecord:
+        """`champion` to the request's version, the old one to `previous`, and the decision."""
+        text = check_comment(comment)
+
+        def decide(session: Session) -> tuple[DecisionRecord, Move]:
+            request = stored.find_request(session, request_id, for_update=True)
+            reason = check_may_decide(
+                request_id=request.id,
+                state=request.state,
+                requested_by=request.requested_by,
+                actor=actor,
+                action="approve",
+                gates=parse_gates(request.gate_results),
+                override_reason=override_reason,
+            )
+            plan = approval_plan(
+                request.model, self.registry.aliases(request.model), request.version
+            )
+            decision = stored.append_decision(
+                session,
+                request,
+                action="approve",
+                actor=actor,
+                new_state="approved",
+                comment=text,
+                alias_from=plan.before[CHAMPION],
+                alias_to=request.version,
+                override_reason=reason,
+            )
+            return decision, self._move(plan, decision)
+
+        return self._decide(decide)
+
+    def reject(
+        self, request_id: int, *, actor: Identity, comment: str | None = None
+    ) -> DecisionRecord:
+        """The request ends rejected; `champion` does not move. The decision is tagged too."""
+        text = check_comment(comment)
+
+        def decide(session: Session) -> tuple[DecisionRecord, Move]:
+            request = stored.find_request(session, request_id, for_update=True)
+            check_may_decide(
+                request_id=request.id,
+                state=request.state,
+                requested_by=request.requested_by,
+                actor=actor,
+                action="reject",
+                gates=parse_gates(request.gate_results),
+                override_reason=None,
+            )
+            decision = stored.append_decision(
+                session, request, action="reject", actor=actor, new_state="rejected", comment=text
+            )
+            still = AliasPlan(request.model, {}, {})
+            return decision, self._move(still, decision)
+
+        return self._decide(decide)
+
+    def rollback(
+        self, model: str, *, actor: Identity, comment: str | None = None
+    ) -> DecisionRecord:
+        """`champion` back to the version the current one replaced, in one step; the current
+        champion's request becomes rolled_back."""
+        text = check_comment(comment)
+        if not actor.may(Role.ADMIN):
+            raise NotPermittedError(
+                f"rollback needs the admin role; {actor.name} is {actor.role.value}"
+            )
+
+        def decide(session: Session) -> tuple[DecisionRecord, Move]:
+            aliases = self.registry.aliases(model)
+            current = aliases[CHAMPION]
+            if current is None:
+                raise DataNotFoundError(f"{model} has no champion in the registry")
+            request = stored.approved_request_for(session, model, current, self.environment)
+            if request is None:
+                raise ConflictError(
+                    f"{model} version {current} is champion without an approved release request "
+                    f"in {self.environment}: there is no release to roll back"
+                )
+            approval = stored.approval_of(session, request)
+            target = approval.alias_from if approval is not None else None
+            if target is None:
+                raise ConflictError(
+                    f"{model} version {current} replaced no champion: there is nothing to roll "
+                    "back to"
+                )
+            replaced = stored.replaced_by_approval(session, model, target, self.environment)
+            plan = rollback_plan(model, aliases, target, replaced)
+            decision = stored.append_decision(
+                session,
+                request,
+                action="rollback",
+                actor=actor,
+                new_state="rolled_back",
+                comment=text,
+                alias_from=current,
+                alias_to=target,
+            )
+            return decision, self._move(plan, decision)
+
+        return self._decide(decide)
+
+    # --- the two writes together ---------------------------------------------------------
+
+    def _move(self, plan: AliasPlan, decision: DecisionRecord) -> Move:
+        return prepare(self.registry, plan, decision.version, decision_tags(decision))
+
+    def _decide(self, decide: Callable[[Session], tuple[DecisionRecord, Move]]) -> DecisionRecord:
+        session = self.store.sessions()
+        try:
+            with session.begin():
+                decision, move = decide(session)
+                apply_move(self.registry, move, restore_seconds=self.restore_seconds)
+                try:
+                    session.commit()
+                except Exception as error:
+                    log.error("decision not stored: undoing the registry move", error=str(error))
+                    undo(self.registry, move, restore_seconds=self.restore_seconds)
+                    raise StorageError(
+                        f"the decision on release {decision.request_id} could not be stored "
+                        f"({str(error).splitlines()[0]}); the registry was restored"
+                    ) from error
+        finally:
+            session.close()
+        log.info(
+            "release decided",
+            request=decision.request_id,
+            model=decision.model,
+            version=decision.version,
+            action=decision.action,
+            actor=decision.actor,
+            champion_from=decision.alias_from,
+            champion_to=decision.alias_to,
+        )
+        return decision
+
+
+def decision_tags(decision: DecisionRecord) -> dict[str, str]:
+    """The decision as tags on the version it concerns, so MLflow's UI shows it too."""
+    tags = {
+        "request_id": str(decision.request_id),
+        "decision": decision.action,
+        "decided_by": f"{decision.actor} ({decision.actor_kind})",
+        "decided_at": decision.at.isoformat(timespec="seconds"),
+        "comment": decision.comment,
+        "gates": json.dumps(
+            {g["name"]: bool(g.get("passed")) for g in decision.gate_results}, sort_keys=True
+        ),
+    }
+    if decision.alias_to is not None:
+        tags["champion_move"] = f"{decision.alias_from or '(none)'} → {decision.alias_to}"
+    if decision.override_reason:
+        tags["override_reason"] = decision.override_reason
+    return {TAG_PREFIX + key: value for key, value in tags.items()}
