@@ -82,13 +82,20 @@ def client(mlflow_sqlite_server: MlflowServer) -> MlflowClient:
 
 
 def releases_for(
-    store: Store, client: MlflowClient, *, auto_approve: bool = False, environment: str = "prod"
+    store: Store,
+    client: MlflowClient,
+    *,
+    auto_approve: bool = False,
+    environment: str = "prod",
+    registry: ReleaseRegistry | None = None,
+    restore_seconds: float = 30.0,
 ) -> Releases:
     return Releases(
         store=store,
-        registry=ReleaseRegistry(client),
+        registry=registry or ReleaseRegistry(client),
         environment=environment,
         auto_approve=auto_approve,
+        restore_seconds=restore_seconds,
     )
 
 
