@@ -17,6 +17,7 @@ from modelcycle.cli.failures import report
 from modelcycle.cli.ingest import ingest
 from modelcycle.cli.models import models_app
 from modelcycle.cli.monitor import evaluate, monitor_app, score
+from modelcycle.cli.release import release_app
 from modelcycle.cli.serve import serve
 from modelcycle.cli.simulate import simulate
 from modelcycle.cli.train import train
@@ -67,6 +68,7 @@ app.add_typer(monitor_app, name="monitor")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(release_app, name="release")
 
 
 def _exit_now(code: int) -> None:

@@ -9,7 +9,8 @@ are undone. So the audit row and the alias move are both there or neither is.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ from modelcycle.release.rules import (
     parse_gates,
     rollback_plan,
 )
+from modelcycle.settings import Settings
 from modelcycle.store import Store
 
 log = structlog.get_logger(__name__)
@@ -72,6 +74,16 @@ class Releases:
     def history(self, model: str | None = None) -> list[DecisionRecord]:
         with self.store.session() as session:
             return stored.decisions(session=session, model=model)
+
+    def compare(self, model: str, a: str, b: str) -> dict[str, Any]:
+        """The two versions side by side, with the gate results of their release requests."""
+        from modelcycle.release.compare import facts, side_by_side
+
+        first, second = facts(self.registry.client, model, a), facts(self.registry.client, model, b)
+        by_version = {r.version: r for r in self.requests(model) if r.version in (a, b)}
+        return side_by_side(
+            model, first, second, {v: by_version.get(v) for v in (first.version, second.version)}
+        )
 
     # --- deciding ------------------------------------------------------------------------
 
@@ -253,6 +265,25 @@ class Releases:
             champion_to=decision.alias_to,
         )
         return decision
+
+
+@contextmanager
+def open_releases(settings: Settings) -> Iterator[Releases]:
+    """Releases on the configured store and registry, with the environment's policy."""
+    from modelcycle.registry.connection import registry_client
+    from modelcycle.store import open_store
+
+    client, _uri = registry_client(settings)
+    store = open_store(settings)
+    try:
+        yield Releases(
+            store=store,
+            registry=ReleaseRegistry(client),
+            environment=settings.environment,
+            auto_approve=settings.resolved_release_auto_approve,
+        )
+    finally:
+        store.close()
 
 
 def decision_tags(decision: DecisionRecord) -> dict[str, str]:
