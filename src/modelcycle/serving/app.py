@@ -26,6 +26,7 @@ from modelcycle.serving.middleware import ServingMiddleware
 from modelcycle.serving.prediction_log import TASK_NAME as PREDICTION_LOG
 from modelcycle.serving.prediction_log import PredictionLog
 from modelcycle.serving.registry_source import RegistrySource, VersionSource
+from modelcycle.serving.releases import release_routes
 from modelcycle.serving.routes import health, predictions
 from modelcycle.serving.services import ServedAccuracy, Services, document_bearer_auth
 from modelcycle.serving.webhooks import RecentDeliveries, webhooks
@@ -221,6 +222,7 @@ def create_app(
     app.include_router(predictions)
     app.include_router(webhooks)
     app.include_router(identity_routes)
+    app.include_router(release_routes)
     mount_offline_docs(app)
     _install_error_handlers(app)
     app.add_middleware(
