@@ -147,3 +147,18 @@ def test_approvers_decide_over_http_and_everybody_else_is_told_why_not(
     assert [d["action"] for d in shown["decisions"]] == ["open", "approve", "rollback"]
     history = _call(app, "GET", f"/v1/releases/history?model={model_name}", keys["vera"])
     assert [d["actor"] for d in history.json()][-2:] == ["root", "root"]
+
+
+def test_unknown_models_and_versions_are_404_and_malformed_ones_422(
+    settings: Settings, client: MlflowClient, model_name: str
+) -> None:
+    keys, _people = _keys(settings)
+    register_versions(client, model_name, 1)
+    app = create_app(settings, build_services(settings, source=NoRegistry()))
+    compare = "/v1/releases/compare?model={}&a={}&b={}"
+    assert _call(app, "GET", compare.format(model_name, 1, 9), keys["vera"]).status_code == 404
+    assert _call(app, "GET", compare.format("no-such", 1, 2), keys["vera"]).status_code == 404
+    assert _call(app, "GET", compare.format(model_name, "x", 1), keys["vera"]).status_code == 422
+    assert _call(app, "POST", "/v1/releases/rollback/no-such", keys["root"], {}).status_code == 404
+    assert _call(app, "GET", f"/v1/releases/{2**40}", keys["vera"]).status_code == 422
+    assert _call(app, "GET", "/v1/releases?state=done", keys["vera"]).status_code == 422

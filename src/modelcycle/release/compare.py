@@ -14,7 +14,7 @@ import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from modelcycle.errors import DataNotFoundError, RegistryError
+from modelcycle.errors import DataNotFoundError, InvalidInputError, RegistryError
 from modelcycle.registry.connection import first_line
 from modelcycle.registry.contract import SHA256_TAG
 from modelcycle.release.rules import ReleaseRecord
@@ -42,6 +42,8 @@ class VersionFacts:
 
 def facts(client: MlflowClient, model: str, version: str) -> VersionFacts:
     """What the registry and the version's training run say about one version."""
+    if not version.isdigit():
+        raise InvalidInputError(f"version {version!r}: a registered version is a number")
     try:
         found = client.get_model_version(model, version)
         aliases = client.get_registered_model(model).aliases or {}
@@ -51,7 +53,7 @@ def facts(client: MlflowClient, model: str, version: str) -> VersionFacts:
             run = client.get_run(found.run_id)
             params, metrics = dict(run.data.params), dict(run.data.metrics)
     except MlflowException as error:
-        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise DataNotFoundError(f"no version {version} of model {model!r}") from error
         raise RegistryError(
             f"reading {model} version {version} failed: {first_line(error)}"

@@ -16,7 +16,7 @@ import structlog
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from modelcycle.errors import RegistryError
+from modelcycle.errors import DataNotFoundError, RegistryError
 from modelcycle.registry.connection import first_line
 from modelcycle.release.rules import CHAMPION, PREVIOUS, AliasPlan
 
@@ -39,6 +39,8 @@ class ReleaseRegistry:
         try:
             found = self.client.get_registered_model(model).aliases or {}
         except _FAILURES as error:
+            if isinstance(error, MlflowException) and error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise DataNotFoundError(f"no registered model named {model!r}") from error
             raise RegistryError(
                 f"reading the aliases of {model} failed: {first_line(error)}"
             ) from error
@@ -51,7 +53,9 @@ class ReleaseRegistry:
             found = self.client.get_model_version(model, version)
         except _FAILURES as error:
             if isinstance(error, MlflowException) and error.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise RegistryError(f"{model} has no version {version} in the registry") from error
+                raise DataNotFoundError(
+                    f"{model} has no version {version} in the registry"
+                ) from error
             raise RegistryError(
                 f"reading {model} version {version} failed: {first_line(error)}"
             ) from error

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from modelcycle.access.identity import Identity, Role
@@ -82,6 +83,8 @@ class Approval(Decision):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorPublic, "description": "Missing or wrong API key."},
+    422: {"description": "A parameter is wrong (an unknown state, a version that is no number)."},
     403: {"model": ErrorPublic, "description": "The caller's role may not, or it is their own."},
     404: {"model": ErrorPublic, "description": "No such release request, model or version."},
     503: {"model": ErrorPublic, "description": "The store or the registry failed; nothing done."},
@@ -89,8 +92,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _DECISION_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     409: {"model": ErrorPublic, "description": "The request is already decided or superseded."},
-    422: {"model": ErrorPublic, "description": "A comment or reason over 2000 characters."},
+    413: {"model": ErrorPublic, "description": "Too large a body."},
+    422: {"description": "A comment or reason over 2000 characters, or a malformed body."},
 }
+RequestId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="Release request id.")]
+ModelName = Annotated[str, PathParam(min_length=1, max_length=200)]
+ModelQuery = Annotated[str, Query(min_length=1, max_length=200, description="Registered model.")]
 
 release_routes = APIRouter(prefix="/v1/releases", tags=["releases"])
 
@@ -99,7 +106,9 @@ release_routes = APIRouter(prefix="/v1/releases", tags=["releases"])
 def list_releases(
     _caller: Viewer,
     releases: ReleasesDep,
-    model: Annotated[str | None, Query(description="Only this model's requests.")] = None,
+    model: Annotated[
+        str | None, Query(max_length=200, description="Only this model's requests.")
+    ] = None,
     state: Annotated[str | None, Query(description="pending, approved, …")] = None,
 ) -> list[dict[str, Any]]:
     """This environment's release requests, newest first."""
@@ -110,7 +119,9 @@ def list_releases(
 def release_history(
     _caller: Viewer,
     releases: ReleasesDep,
-    model: Annotated[str | None, Query(description="Only this model's decisions.")] = None,
+    model: Annotated[
+        str | None, Query(max_length=200, description="Only this model's decisions.")
+    ] = None,
 ) -> list[dict[str, Any]]:
     """The audit trail, oldest first."""
     return [d.to_dict() for d in releases.history(model)]
@@ -120,16 +131,16 @@ def release_history(
 def compare_versions(
     _caller: Viewer,
     releases: ReleasesDep,
-    model: Annotated[str, Query(description="Registered model name.")],
-    a: Annotated[str, Query(description="A version, e.g. the champion's.")],
-    b: Annotated[str, Query(description="Another version, e.g. the challenger's.")],
+    model: ModelQuery,
+    a: Annotated[str, Query(pattern=r"^[0-9]{1,10}$", description="A version, e.g. 4.")],
+    b: Annotated[str, Query(pattern=r"^[0-9]{1,10}$", description="Another version.")],
 ) -> dict[str, Any]:
     """Two versions side by side: metrics and deltas (b - a), params, lineage, gate results."""
     return releases.compare(model, a, b)
 
 
 @release_routes.get("/{request_id}", responses=_ERRORS)
-def get_release(_caller: Viewer, releases: ReleasesDep, request_id: int) -> dict[str, Any]:
+def get_release(_caller: Viewer, releases: ReleasesDep, request_id: RequestId) -> dict[str, Any]:
     """One request with every decision on it."""
     record, trail = releases.get(request_id)
     return {**record.to_dict(), "decisions": [d.to_dict() for d in trail]}
@@ -137,7 +148,7 @@ def get_release(_caller: Viewer, releases: ReleasesDep, request_id: int) -> dict
 
 @release_routes.post("/{request_id}/approve", responses=_DECISION_ERRORS)
 def approve_release(
-    caller: Approver, releases: ReleasesDep, request_id: int, body: Approval
+    caller: Approver, releases: ReleasesDep, request_id: RequestId, body: Approval
 ) -> dict[str, Any]:
     """Move `champion` to the request's version (the old one to `previous`), audited."""
     decision = releases.approve(
@@ -148,7 +159,7 @@ def approve_release(
 
 @release_routes.post("/{request_id}/reject", responses=_DECISION_ERRORS)
 def reject_release(
-    caller: Approver, releases: ReleasesDep, request_id: int, body: Decision
+    caller: Approver, releases: ReleasesDep, request_id: RequestId, body: Decision
 ) -> dict[str, Any]:
     """End the request rejected; `champion` stays."""
     return releases.reject(request_id, actor=caller, comment=body.comment).to_dict()
@@ -156,7 +167,7 @@ def reject_release(
 
 @release_routes.post("/rollback/{model}", responses=_DECISION_ERRORS)
 def rollback_release(
-    caller: Admin, releases: ReleasesDep, model: str, body: Decision
+    caller: Admin, releases: ReleasesDep, model: ModelName, body: Decision
 ) -> dict[str, Any]:
     """Return `champion` to the version the current one replaced, in one step, audited."""
     return releases.rollback(model, actor=caller, comment=body.comment).to_dict()
