@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -10,6 +11,7 @@ from sqlalchemy import delete, update
 
 from modelcycle.access.identity import SYSTEM, Identity
 from modelcycle.errors import ConflictError, DataNotFoundError, InvalidInputError, NotPermittedError
+from modelcycle.release.rules import DecisionRecord
 from modelcycle.release.service import Releases
 from modelcycle.store import Store
 from modelcycle.store.tables import ReleaseDecision
@@ -172,3 +174,36 @@ def test_the_trail_cannot_be_changed_or_deleted_in_the_database(
         with pytest.raises(Exception, match="append-only"), releases.store.session() as session:
             session.execute(statement)
     assert [d.actor for d in releases.history(model_name)] == ["otto"]
+
+
+def test_two_approvals_of_one_model_at_once_record_the_moves_as_they_happened(
+    releases: Releases, client: MlflowClient, model_name: str, people: dict[str, Identity]
+) -> None:
+    register_versions(client, model_name, 3)
+    # the newer one first, so that neither supersedes the other
+    requests = [
+        releases.open(model=model_name, version=v, requested_by=people["otto"], gates=GATES_PASSED)
+        for v in ("3", "2")
+    ]
+    start = threading.Barrier(2)
+    decided: list[DecisionRecord] = []
+
+    def approve(request_id: int, approver: str) -> None:
+        start.wait()
+        decided.append(releases.approve(request_id, actor=people[approver]))
+
+    threads = [
+        threading.Thread(target=approve, args=(r.id, who))
+        for r, who in zip(requests, ("alice", "bob"), strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    first, second = decided
+    assert first.alias_from == "1" and second.alias_from == first.alias_to
+    assert aliases(client, model_name) == {
+        "champion": second.alias_to,
+        "previous": first.alias_to,
+    }

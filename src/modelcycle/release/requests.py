@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from modelcycle.access.identity import SYSTEM, Identity
@@ -69,6 +69,24 @@ def find_request(session: Session, request_id: int, *, for_update: bool = False)
     if row is None:
         raise DataNotFoundError(f"no release request {request_id} (see `modelcycle release list`)")
     return row
+
+
+def one_decision_at_a_time(session: Session, model: str) -> None:
+    """Hold the model's decision lock until the transaction ends, before the aliases are read.
+
+    Two approvals of one model at once would each read the same `champion` and record the same
+    move. PostgreSQL takes an advisory lock on the model's name; SQLite's write lock (taken by a
+    write that changes nothing) serialises every decision, which is as good at this scale.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(model))))
+    else:
+        session.execute(
+            update(ReleaseRequest)
+            .where(ReleaseRequest.model == model, ReleaseRequest.id < 0)
+            .values(state=ReleaseRequest.state)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def append_decision(

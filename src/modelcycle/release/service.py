@@ -135,6 +135,7 @@ class Releases:
 
         def decide(session: Session) -> tuple[DecisionRecord, Move]:
             request = stored.find_request(session, request_id, for_update=True)
+            stored.one_decision_at_a_time(session, request.model)
             reason = check_may_decide(
                 request_id=request.id,
                 state=request.state,
@@ -170,6 +171,7 @@ class Releases:
 
         def decide(session: Session) -> tuple[DecisionRecord, Move]:
             request = stored.find_request(session, request_id, for_update=True)
+            stored.one_decision_at_a_time(session, request.model)
             check_may_decide(
                 request_id=request.id,
                 state=request.state,
@@ -199,6 +201,7 @@ class Releases:
             )
 
         def decide(session: Session) -> tuple[DecisionRecord, Move]:
+            stored.one_decision_at_a_time(session, model)
             aliases = self.registry.aliases(model)
             current = aliases[CHAMPION]
             if current is None:
