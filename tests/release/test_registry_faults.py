@@ -111,7 +111,8 @@ def test_mlflow_stopped_in_the_middle_of_the_move_leaves_no_decision_and_the_ali
         releases.approve(request.id, actor=people["alice"], comment="ship it")
 
     registry.restarted.join()
-    assert aliases(client, model_name) == {"champion": "1"}  # `previous` was set, then undone
+    # the decision's tags and `previous` were written, then undone; `champion` never moved
+    assert aliases(client, model_name) == {"champion": "1"}
     assert "modelcycle.release.decision" not in client.get_model_version(model_name, "2").tags
     assert releases.get(request.id)[0].state == "pending"
     assert [d.action for d in releases.history(model_name)] == ["open"]
@@ -122,17 +123,17 @@ def test_mlflow_stopped_in_the_middle_of_the_move_leaves_no_decision_and_the_ali
 
 
 class KillsTheStoreConnection(ReleaseRegistry):
-    """The real registry; once the aliases have moved, the store's connections are terminated
-    by PostgreSQL, so the decision's commit fails."""
+    """The real registry; once `champion` has moved (the last write), the store's connections
+    are terminated by PostgreSQL, so the decision's commit fails."""
 
     def __init__(self, client: MlflowClient, database_url: str):
         super().__init__(client)
         self.database_url = database_url.replace("+psycopg2", "")
         self.killed = False
 
-    def set_tag(self, model: str, version: str, key: str, value: str | None) -> None:
-        super().set_tag(model, version, key, value)
-        if value is not None and not self.killed:
+    def set_alias(self, model: str, alias: str, version: str | None) -> None:
+        super().set_alias(model, alias, version)
+        if alias == "champion" and not self.killed:
             self.killed = True
             connection = psycopg2.connect(self.database_url)
             try:

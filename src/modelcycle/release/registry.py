@@ -26,6 +26,8 @@ TAG_PREFIX = "modelcycle.release."
 TAG_VALUE_MAX_CHARS = 5000  # MLflow's limit on a model version tag's value
 RESTORE_SECONDS = 30.0  # how long an undo keeps trying an unreachable server
 _FAILURES = (MlflowException, requests.RequestException, OSError)
+# MLflow's answers for a name or version it has not (or cannot have: a malformed one)
+_NOT_THERE = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 
 
 class ReleaseRegistry:
@@ -39,7 +41,7 @@ class ReleaseRegistry:
         try:
             found = self.client.get_registered_model(model).aliases or {}
         except _FAILURES as error:
-            if isinstance(error, MlflowException) and error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            if isinstance(error, MlflowException) and error.error_code in _NOT_THERE:
                 raise DataNotFoundError(f"no registered model named {model!r}") from error
             raise RegistryError(
                 f"reading the aliases of {model} failed: {first_line(error)}"
@@ -74,24 +76,28 @@ class ReleaseRegistry:
             self.client.set_model_version_tag(model, version, key, value)
 
 
+Step = tuple[str, str, str | None, str | None]  # (kind, key, new value, old value)
+
+
 @dataclass
 class Move:
-    """The writes of one decision: aliases, then the decision's tags on a version."""
+    """The writes of one decision: the decision's tags on a version, then the aliases."""
 
     plan: AliasPlan
     version: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     old_tags: Mapping[str, str | None] = field(default_factory=dict)
 
-    def writes(self) -> list[tuple[str, str, str | None, str | None]]:
+    def writes(self) -> list[Step]:
         """(kind, key, new value, old value) in the order they are applied."""
-        steps: list[tuple[str, str, str | None, str | None]] = []
-        # `previous` first: should the move stop there, `champion` (what the API serves) is
-        # untouched.
+        # `champion` (what the API serves) last: a move that stops anywhere before it has not
+        # changed what is served, and once it is written the registry has nothing left to do.
+        steps: list[Step] = [
+            ("tag", key, value, self.old_tags.get(key)) for key, value in self.tags.items()
+        ]
         for alias in (PREVIOUS, CHAMPION):
             if alias in self.plan.changes:
                 steps.append(("alias", alias, self.plan.after[alias], self.plan.before.get(alias)))
-        steps += [("tag", key, value, self.old_tags.get(key)) for key, value in self.tags.items()]
         return steps
 
 
@@ -116,7 +122,7 @@ def apply(
     registry: ReleaseRegistry, move: Move, *, restore_seconds: float = RESTORE_SECONDS
 ) -> None:
     """Make every write of the move, or none: on a failure, undo the done ones and raise."""
-    done: list[tuple[str, str, str | None, str | None]] = []
+    done: list[Step] = []
     for step in move.writes():
         kind, key, value, _old = step
         try:
@@ -135,7 +141,7 @@ def apply(
 def undo(
     registry: ReleaseRegistry,
     move: Move,
-    steps: list[tuple[str, str, str | None, str | None]] | None = None,
+    steps: list[Step] | None = None,
     *,
     restore_seconds: float = RESTORE_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
