@@ -33,8 +33,18 @@ _NOT_THERE = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 class ReleaseRegistry:
     """Aliases and version tags of registered models, with MLflow's errors as `RegistryError`."""
 
-    def __init__(self, client: MlflowClient):
-        self.client = client
+    def __init__(self, client: MlflowClient | Callable[[], MlflowClient]):
+        # A factory defers connecting until a decision needs MLflow: listing requests and
+        # reading the trail need only the store.
+        self._client = client if isinstance(client, MlflowClient) else None
+        self._connect = None if isinstance(client, MlflowClient) else client
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            assert self._connect is not None
+            self._client = self._connect()
+        return self._client
 
     def aliases(self, model: str) -> dict[str, str | None]:
         """`champion` and `previous` of the model (None: not set)."""

@@ -276,12 +276,11 @@ def open_releases(settings: Settings) -> Iterator[Releases]:
     from modelcycle.registry.connection import registry_client
     from modelcycle.store import open_store
 
-    client, _uri = registry_client(settings)
     store = open_store(settings)
     try:
         yield Releases(
             store=store,
-            registry=ReleaseRegistry(client),
+            registry=ReleaseRegistry(lambda: registry_client(settings)[0]),
             environment=settings.environment,
             auto_approve=settings.resolved_release_auto_approve,
         )

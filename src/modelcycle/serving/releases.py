@@ -56,7 +56,7 @@ def _releases(request: Request) -> Iterator[Releases]:
             settings = state.services.settings
             state.releases = Releases(
                 store=open_store(settings),
-                registry=ReleaseRegistry(registry_client(settings)[0]),
+                registry=ReleaseRegistry(lambda: registry_client(settings)[0]),
                 environment=settings.environment,
                 auto_approve=settings.resolved_release_auto_approve,
             )
