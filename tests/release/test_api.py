@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
 from modelcycle.access.identity import Identity, Role
@@ -162,3 +163,15 @@ def test_unknown_models_and_versions_are_404_and_malformed_ones_422(
     assert _call(app, "POST", "/v1/releases/rollback/no-such", keys["root"], {}).status_code == 404
     assert _call(app, "GET", f"/v1/releases/{2**40}", keys["vera"]).status_code == 422
     assert _call(app, "GET", "/v1/releases?state=done", keys["vera"]).status_code == 422
+
+
+def test_the_store_the_release_routes_open_is_closed_when_the_api_stops(
+    settings: Settings,
+) -> None:
+    keys, _people = _keys(settings)
+    app = create_app(settings, build_services(settings, source=NoRegistry()))
+    with TestClient(app) as api:
+        answer = api.get("/v1/releases", headers={"Authorization": f"Bearer {keys['vera']}"})
+        assert (answer.status_code, answer.json()) == (200, [])
+        assert app.state.releases is not None
+    assert app.state.releases is None

@@ -26,7 +26,7 @@ from modelcycle.serving.middleware import ServingMiddleware
 from modelcycle.serving.prediction_log import TASK_NAME as PREDICTION_LOG
 from modelcycle.serving.prediction_log import PredictionLog
 from modelcycle.serving.registry_source import RegistrySource, VersionSource
-from modelcycle.serving.releases import release_routes
+from modelcycle.serving.releases import close_releases, release_routes
 from modelcycle.serving.routes import health, predictions
 from modelcycle.serving.services import ServedAccuracy, Services, document_bearer_auth
 from modelcycle.serving.webhooks import RecentDeliveries, webhooks
@@ -201,6 +201,7 @@ def create_app(
             yield
         finally:
             await _teardown(services)
+            await asyncio.to_thread(close_releases, app)
 
     app = FastAPI(
         title="modelcycle prediction API",

@@ -12,7 +12,8 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
@@ -29,6 +30,8 @@ from modelcycle.serving.schemas import ErrorPublic
 
 if TYPE_CHECKING:
     from modelcycle.release.service import Releases
+
+log = structlog.get_logger(__name__)
 
 Viewer = Annotated[Identity, Depends(require(Role.VIEWER))]
 Approver = Annotated[Identity, Depends(require(Role.APPROVER))]
@@ -70,6 +73,18 @@ def _releases(request: Request) -> Iterator[Releases]:
 
 
 ReleasesDep = Annotated["Releases", Depends(_releases)]
+
+
+def close_releases(app: FastAPI) -> None:
+    """At shutdown: close the store the release routes opened (if any); never raises."""
+    releases = getattr(app.state, "releases", None)
+    if releases is None:
+        return
+    app.state.releases = None
+    try:
+        releases.store.close()
+    except Exception as error:  # noqa: BLE001 - shutdown goes on whatever the store says
+        log.error("shutdown: could not close the release store", error=str(error))
 
 
 class Decision(BaseModel):
