@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
 from modelcycle.access.identity import Identity, Role
@@ -170,8 +169,17 @@ def test_the_store_the_release_routes_open_is_closed_when_the_api_stops(
 ) -> None:
     keys, _people = _keys(settings)
     app = create_app(settings, build_services(settings, source=NoRegistry()))
-    with TestClient(app) as api:
-        answer = api.get("/v1/releases", headers={"Authorization": f"Bearer {keys['vera']}"})
-        assert (answer.status_code, answer.json()) == (200, [])
-        assert app.state.releases is not None
+
+    async def serve_once() -> httpx.Response:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+                answer = await api.get(
+                    "/v1/releases", headers={"Authorization": f"Bearer {keys['vera']}"}
+                )
+            assert app.state.releases is not None
+            return answer
+
+    answer = asyncio.run(serve_once())
+    assert (answer.status_code, answer.json()) == (200, [])
     assert app.state.releases is None
