@@ -14,7 +14,11 @@ from mlflow.tracking import MlflowClient
 
 from modelcycle.access.identity import Identity
 from modelcycle.errors import RegistryError, StorageError
-from modelcycle.release.registry import ReleaseRegistry
+from modelcycle.release.registry import (
+    JOURNAL_TAG,
+    RegistryHalfChangedError,
+    ReleaseRegistry,
+)
 from modelcycle.settings import Settings
 from modelcycle.store import Store
 from tests.release.conftest import GATES_PASSED, aliases, register_versions, releases_for
@@ -82,16 +86,20 @@ class StopsAfterFirstAlias(ReleaseRegistry):
     """The real registry; the server is stopped once the first alias has moved, and started
     again in the background (as an operator would bring it back)."""
 
-    def __init__(self, client: MlflowClient, server: OwnMlflow):
+    def __init__(self, client: MlflowClient, server: OwnMlflow, *, restart: bool = True):
         super().__init__(client)
         self.server = server
+        self.restart = restart
         self.restarted = threading.Thread(target=server.start)
+        self.stopped = False
 
     def set_alias(self, model: str, alias: str, version: str | None) -> None:
         super().set_alias(model, alias, version)
-        if not self.restarted.is_alive() and self.restarted.ident is None:
+        if not self.stopped:
+            self.stopped = True
             self.server.stop()
-            self.restarted.start()
+            if self.restart:
+                self.restarted.start()
 
 
 @pytest.mark.slow
@@ -120,6 +128,38 @@ def test_mlflow_stopped_in_the_middle_of_the_move_leaves_no_decision_and_the_ali
     # With the server back, the same approval goes through.
     releases_for(store, client).approve(request.id, actor=people["alice"], comment="ship it")
     assert aliases(client, model_name) == {"champion": "2", "previous": "1"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store_settings", ["sqlite"], indirect=True)
+def test_a_move_that_mlflow_cut_short_for_good_is_undone_by_the_next_decision_on_the_model(
+    store: Store, own_mlflow: OwnMlflow, people: dict[str, Identity], model_name: str
+) -> None:
+    """MLflow stays down past the undo's deadline: the journal on the registered model lets the
+    next decision (here, another process's rejection) put the registry back first."""
+    client = server_client(own_mlflow.uri)
+    register_versions(client, model_name, 2)
+    registry = StopsAfterFirstAlias(client, own_mlflow, restart=False)
+    releases = releases_for(store, client, registry=registry, restore_seconds=0)
+    request = releases.open(
+        model=model_name, version="2", requested_by=people["otto"], gates=GATES_PASSED
+    )
+    with pytest.raises(RegistryHalfChangedError, match="the next decision on it puts back"):
+        releases.approve(request.id, actor=people["alice"], comment="ship it")
+
+    own_mlflow.start()
+    assert aliases(client, model_name) == {"champion": "1", "previous": "1"}  # half-changed
+    assert JOURNAL_TAG in client.get_registered_model(model_name).tags
+    assert releases.get(request.id)[0].state == "pending"
+
+    releases_for(store, client).reject(request.id, actor=people["bob"], comment="not today")
+
+    assert aliases(client, model_name) == {"champion": "1"}
+    tags = client.get_model_version(model_name, "2").tags
+    assert tags["modelcycle.release.decision"] == "reject"
+    assert "modelcycle.release.champion_move" not in tags  # the approval's, undone
+    assert JOURNAL_TAG not in client.get_registered_model(model_name).tags
+    assert [d.action for d in releases.history(model_name)] == ["open", "reject"]
 
 
 class KillsTheStoreConnection(ReleaseRegistry):

@@ -7,6 +7,7 @@ unreachable, up to a deadline) before raising. The caller then never commits its
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,10 +25,19 @@ log = structlog.get_logger(__name__)
 
 TAG_PREFIX = "modelcycle.release."
 TAG_VALUE_MAX_CHARS = 5000  # MLflow's limit on a model version tag's value
+# On the registered model while a decision's writes are under way: what to put back, should the
+# process or MLflow die before they are either committed or undone (see `Releases._reconcile`).
+JOURNAL_TAG = TAG_PREFIX + "move_in_progress"
+JOURNAL_OLD_VALUE_CHARS = 400  # an old tag value longer than this is restored cut short
 RESTORE_SECONDS = 30.0  # how long an undo keeps trying an unreachable server
 _FAILURES = (MlflowException, requests.RequestException, OSError)
+REGISTRY_FAILURES = _FAILURES  # what a registry write raises when MLflow fails
 # MLflow's answers for a name or version it has not (or cannot have: a malformed one)
 _NOT_THERE = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
+class RegistryHalfChangedError(RegistryError):
+    """A move's writes could be neither finished nor undone: its journal stays on the model."""
 
 
 class ReleaseRegistry:
@@ -73,6 +83,22 @@ class ReleaseRegistry:
             ) from error
         return dict(found.tags or {})
 
+    def journal(self, model: str) -> str | None:
+        """The journal of a move left unfinished on this model, if any."""
+        try:
+            tags = self.client.get_registered_model(model).tags or {}
+        except _FAILURES as error:
+            if isinstance(error, MlflowException) and error.error_code in _NOT_THERE:
+                raise DataNotFoundError(f"no registered model named {model!r}") from error
+            raise RegistryError(f"reading {model} failed: {first_line(error)}") from error
+        return tags.get(JOURNAL_TAG)
+
+    def set_journal(self, model: str, text: str | None) -> None:
+        if text is None:
+            self.client.delete_registered_model_tag(model, JOURNAL_TAG)
+        else:
+            self.client.set_registered_model_tag(model, JOURNAL_TAG, text)
+
     def set_alias(self, model: str, alias: str, version: str | None) -> None:
         if version is None:
             self.client.delete_registered_model_alias(model, alias)
@@ -109,6 +135,25 @@ class Move:
             if alias in self.plan.changes:
                 steps.append(("alias", alias, self.plan.after[alias], self.plan.before.get(alias)))
         return steps
+
+
+def journal_entry(move: Move, *, request_id: int, state: str) -> str:
+    """What `undo_journal` needs to put the registry back, and how to tell it was committed."""
+    steps = [
+        [kind, key, None if old is None else old[:JOURNAL_OLD_VALUE_CHARS]]
+        for kind, key, _new, old in move.writes()
+    ]
+    return json.dumps(
+        {"request_id": request_id, "state": state, "version": move.version, "steps": steps}
+    )
+
+
+def read_journal(model: str, text: str) -> tuple[int, str, Move, list[Step]]:
+    """(request id, the state its decision leads to, the move, its writes) from a journal."""
+    entry = json.loads(text)
+    move = Move(AliasPlan(model, {}, {}), entry.get("version"))
+    steps: list[Step] = [(kind, key, None, old) for kind, key, old in entry["steps"]]
+    return int(entry["request_id"]), str(entry["state"]), move, steps
 
 
 def prepare(
@@ -179,9 +224,10 @@ def undo(
                     f"{k} {key_} → {old_ or '(none)'}" for k, key_, _n, old_ in pending
                 )
                 log.error("registry not restored", model=move.plan.model, left=left)
-                raise RegistryError(
+                raise RegistryHalfChangedError(
                     f"the registry of {move.plan.model} is half-changed and could not be "
-                    f"restored ({first_line(error)}): set {left} by hand; nothing was decided"
+                    f"restored yet ({first_line(error)}): the next decision on it puts back "
+                    f"{left}; nothing was decided"
                 ) from error
             log.warning("registry unreachable while restoring, retrying", error=first_line(error))
         sleep(pause)

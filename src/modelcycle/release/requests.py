@@ -71,6 +71,11 @@ def find_request(session: Session, request_id: int, *, for_update: bool = False)
     return row
 
 
+def request_state(session: Session, request_id: int) -> str | None:
+    row = session.get(ReleaseRequest, request_id)
+    return None if row is None else row.state
+
+
 def one_decision_at_a_time(session: Session, model: str) -> None:
     """Hold the model's decision lock until the transaction ends, before the aliases are read.
 

@@ -18,14 +18,25 @@ import structlog
 from sqlalchemy.orm import Session
 
 from modelcycle.access.identity import SYSTEM, Identity, Role
-from modelcycle.errors import ConflictError, DataNotFoundError, NotPermittedError, StorageError
+from modelcycle.errors import (
+    ConflictError,
+    DataNotFoundError,
+    NotPermittedError,
+    RegistryError,
+    StorageError,
+)
+from modelcycle.registry.connection import first_line
 from modelcycle.release import requests as stored
 from modelcycle.release.registry import (
+    REGISTRY_FAILURES,
     RESTORE_SECONDS,
     TAG_PREFIX,
     Move,
+    RegistryHalfChangedError,
     ReleaseRegistry,
+    journal_entry,
     prepare,
+    read_journal,
     undo,
 )
 from modelcycle.release.registry import apply as apply_move
@@ -46,6 +57,8 @@ from modelcycle.settings import Settings
 from modelcycle.store import Store
 
 log = structlog.get_logger(__name__)
+
+_LEADS_TO = {"approve": "approved", "reject": "rejected", "rollback": "rolled_back"}
 
 
 @dataclass(frozen=True)
@@ -135,7 +148,7 @@ class Releases:
 
         def decide(session: Session) -> tuple[DecisionRecord, Move]:
             request = stored.find_request(session, request_id, for_update=True)
-            stored.one_decision_at_a_time(session, request.model)
+            self._one_at_a_time(session, request.model)
             reason = check_may_decide(
                 request_id=request.id,
                 state=request.state,
@@ -171,7 +184,7 @@ class Releases:
 
         def decide(session: Session) -> tuple[DecisionRecord, Move]:
             request = stored.find_request(session, request_id, for_update=True)
-            stored.one_decision_at_a_time(session, request.model)
+            self._one_at_a_time(session, request.model)
             check_may_decide(
                 request_id=request.id,
                 state=request.state,
@@ -201,7 +214,7 @@ class Releases:
             )
 
         def decide(session: Session) -> tuple[DecisionRecord, Move]:
-            stored.one_decision_at_a_time(session, model)
+            self._one_at_a_time(session, model)
             aliases = self.registry.aliases(model)
             current = aliases[CHAMPION]
             if current is None:
@@ -240,23 +253,65 @@ class Releases:
     def _move(self, plan: AliasPlan, decision: DecisionRecord) -> Move:
         return prepare(self.registry, plan, decision.version, decision_tags(decision))
 
+    def _one_at_a_time(self, session: Session, model: str) -> None:
+        """Take the model's decision lock, then finish what a dead decision left in MLflow."""
+        stored.one_decision_at_a_time(session, model)
+        text = self.registry.journal(model)
+        if text is None:
+            return
+        request_id, state, move, steps = read_journal(model, text)
+        if stored.request_state(session, request_id) != state:  # never committed: undo it
+            log.warning("undoing a release move left unfinished", model=model, request=request_id)
+            undo(self.registry, move, steps, restore_seconds=self.restore_seconds)
+        self._clear_journal(model, strict=True)
+
+    def _clear_journal(self, model: str, *, strict: bool = False) -> None:
+        try:
+            self.registry.set_journal(model, None)
+        except REGISTRY_FAILURES as error:
+            if strict:
+                raise RegistryError(
+                    f"clearing the move journal of {model} failed: {first_line(error)}"
+                ) from error
+            # Harmless: the next decision on the model finds the move committed and clears it.
+            log.warning("move journal not cleared", model=model, error=first_line(error))
+
     def _decide(self, decide: Callable[[Session], tuple[DecisionRecord, Move]]) -> DecisionRecord:
         session = self.store.sessions()
         try:
             with session.begin():
                 decision, move = decide(session)
-                apply_move(self.registry, move, restore_seconds=self.restore_seconds)
+                model = move.plan.model
+                entry = journal_entry(
+                    move, request_id=decision.request_id, state=_LEADS_TO[decision.action]
+                )
+                try:
+                    self.registry.set_journal(model, entry)
+                except REGISTRY_FAILURES as error:
+                    raise RegistryError(
+                        f"the registry of {model} refused the move ({first_line(error)}); "
+                        "nothing was decided"
+                    ) from error
+                try:
+                    apply_move(self.registry, move, restore_seconds=self.restore_seconds)
+                except RegistryHalfChangedError:
+                    raise  # the journal stays, for the next decision to finish the undo
+                except RegistryError:
+                    self._clear_journal(model)
+                    raise
                 try:
                     session.commit()
                 except Exception as error:
                     log.error("decision not stored: undoing the registry move", error=str(error))
                     undo(self.registry, move, restore_seconds=self.restore_seconds)
+                    self._clear_journal(model)
                     raise StorageError(
                         f"the decision on release {decision.request_id} could not be stored "
                         f"({str(error).splitlines()[0]}); the registry was restored"
                     ) from error
         finally:
             session.close()
+        self._clear_journal(model)
         log.info(
             "release decided",
             request=decision.request_id,
