@@ -2,7 +2,9 @@
 
 MLflow has no transactions, so a move is a sequence of writes; `apply` remembers what each write
 replaced and, when one fails, puts back what it had already changed (retrying while the server is
-unreachable, up to a deadline) before raising. The caller then never commits its decision.
+unreachable, up to a deadline) before raising. The caller then never commits its decision. While
+the writes are under way a journal (a tag on the registered model) says how to undo them, for
+when neither finishing nor undoing was possible.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 A decision is appended and flushed in a store transaction that is not committed yet; then the
 registry writes are made (`registry.apply` undoes them itself if one fails, and the transaction
 is rolled back); then the transaction is committed, and if the commit fails the registry writes
-are undone. So the audit row and the alias move are both there or neither is.
+are undone. So the audit row and the alias move are both there or neither is. Should the undo
+itself be impossible (MLflow down for good), the move's journal on the registered model lets the
+next decision on that model finish it, before it reads the aliases.
 """
 
 from __future__ import annotations
