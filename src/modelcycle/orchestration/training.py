@@ -72,8 +72,8 @@ def _champion_metrics(
     from modelcycle.monitoring.evaluation import metrics_for
     from modelcycle.monitoring.scoring import predict_all
     from modelcycle.registry.connection import registry_client
+    from modelcycle.registry.loading import RegistrySource
     from modelcycle.registry.versions import CHAMPION
-    from modelcycle.serving.registry_source import RegistrySource
 
     client, _ = registry_client(settings)
     try:

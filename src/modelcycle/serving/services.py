@@ -60,7 +60,7 @@ class ServedAccuracy:
 
     def _read(self) -> Mapping[str, float]:
         # Imported here, like the store, to keep the API's start fast.
-        from modelcycle.monitoring.queries import accuracy_averages
+        from modelcycle.store.evaluations import accuracy_averages
 
         if self._store is None:
             from modelcycle.store import open_store
