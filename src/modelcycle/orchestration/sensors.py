@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from modelcycle.lake.fleet import device_ids
+from modelcycle.orchestration.keys import CLASSIFIER_KEY, DETECTOR_KEY
 from modelcycle.orchestration.resources import ModelcycleResource
 from modelcycle.settings import Settings
 
@@ -180,7 +181,6 @@ def _sensors(settings: Settings, job: Any) -> list[dg.SensorDefinition]:
         the UI) or no training by the deadline, even on a day nothing runs.
         """
         from modelcycle.alerting.facts import check_monitored
-        from modelcycle.orchestration.assets import CLASSIFIER_KEY, DETECTOR_KEY
 
         records = context.instance.get_freshness_state_records([CLASSIFIER_KEY, DETECTOR_KEY])
         freshness = ", ".join(

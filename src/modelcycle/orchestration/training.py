@@ -14,14 +14,24 @@ from collections.abc import Iterator
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from modelcycle.orchestration.keys import (
+    CLASSIFIER_KEY,
+    DETECTOR_KEY,
+    GATE_CHECK,
+    mlflow_run_url,
+    retried_only_if_transient,
+)
 from modelcycle.orchestration.resources import ModelcycleResource
 from modelcycle.settings import Settings
-from modelcycle.training.dataset import TrainingSet
-from modelcycle.training.runner import TrainedVersion
+
+if TYPE_CHECKING:
+    # Under TYPE_CHECKING: loading the code location must not pay for MLflow.
+    from modelcycle.training.dataset import TrainingSet
+    from modelcycle.training.runner import TrainedVersion
 
 GATED_METRICS = ("accuracy", "pr_auc")
 
@@ -92,13 +102,6 @@ def _champion_metrics(
 def train_day(
     context: dg.AssetExecutionContext, modelcycle: ModelcycleResource, day: date
 ) -> Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult]:
-    from modelcycle.orchestration.assets import (
-        CLASSIFIER_KEY,
-        DETECTOR_KEY,
-        GATE_CHECK,
-        _mlflow_run_url,
-        retried_only_if_transient,
-    )
     from modelcycle.registry.connection import connect_tracking
     from modelcycle.store.training_runs import recorded_training
     from modelcycle.training.dataset import build_training_set
@@ -144,7 +147,7 @@ def train_day(
                 "aliases": ", ".join(version.aliases),
                 "run_id": version.run_id,
                 "mlflow_run": dg.MetadataValue.url(
-                    _mlflow_run_url(settings, tracking.experiment_id, version.run_id)
+                    mlflow_run_url(settings, tracking.experiment_id, version.run_id)
                 ),
                 "onnx_sha256": version.onnx_sha256,
                 **{m: v for m, v in version.metrics.items() if not math.isnan(v)},

@@ -30,6 +30,7 @@ from modelcycle.registry.contract import (
     SCORE_OUTPUT,
     SHA256_TAG,
 )
+from modelcycle.registry.uris import is_tracking_server
 from modelcycle.settings import Settings
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class RegistrySource:
         from modelcycle.registry.connection import check_server, registry_client
 
         # MLflow's client retries an unreachable server for a long time; a poll must fail fast.
-        if self.tracking_uri.startswith(("http://", "https://")):
+        if is_tracking_server(self.tracking_uri):
             check_server(self.tracking_uri, timeout=PREFLIGHT_TIMEOUT_SECONDS)
         if self._client is None:
             self._client, self.tracking_uri = registry_client(self.settings)
