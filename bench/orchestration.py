@@ -59,10 +59,8 @@ CORE_FUNCTIONS = [
     ("modelcycle.orchestration.assets", "null_shares", "data_quality"),
     ("modelcycle.orchestration.assets", "judge_partition", "data_quality"),
     ("modelcycle.orchestration.assets", "build_day_features", "features"),
-    ("modelcycle.registry.connection", "connect_tracking", "train"),
-    ("modelcycle.training.dataset", "build_training_set", "train"),
-    ("modelcycle.training.runner", "train_models", "train"),
-    ("modelcycle.orchestration.training", "_champion_metrics", "metric_gate"),
+    ("modelcycle.training.recipe", "train_window", "train"),
+    ("modelcycle.monitoring.challenge", "champion_on_rows", "metric_gate"),
     ("modelcycle.monitoring.daily", "score_day", "score"),
     ("modelcycle.monitoring.daily", "evaluate_day", "evaluate"),
     ("modelcycle.alerting.facts", "check_alerts", "alerts"),
@@ -581,7 +579,8 @@ included. Dagster = the `{JOB}` job, `execute_in_process(partition_key="{plan.da
 persistent SQLite instance (the `dagster.yaml` of `modelcycle up`), console logger at WARNING, in
 one fresh Python process: its wall clock is the total. Step times are Dagster's step stats; "core"
 is the time inside the same functions the CLI calls (`ingest_day`, `build_day_features`,
-`connect_tracking` + `build_training_set` + `train_models`, `score_day`, `evaluate_day`,
+`train_window` (`connect_tracking` + `build_training_set` +
+`train_models`), `score_day`, `evaluate_day`,
 `check_alerts`), timed inside the run; "checks" is `data_quality` (null shares + verdict) and
 `metric_gate` (the champion scored on the new version's held-out rows), which the CLI does not
 run; "rest" is the remainder of the step (Dagster's events and their storage, the resource, the
