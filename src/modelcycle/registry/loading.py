@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from modelcycle.errors import DataNotFoundError, ModelValidationError, RegistryError
 from modelcycle.features.windows import FeatureSpec
+from modelcycle.imports import FIRST_USE_IMPORTS
 from modelcycle.registry.contract import (
     FEATURES_METADATA_KEY,
     INPUT_NAME,
@@ -157,7 +158,8 @@ class RegistrySource:
         self._client: MlflowClient | None = None
 
     def _connect(self) -> MlflowClient:
-        from modelcycle.registry.connection import check_server, registry_client
+        with FIRST_USE_IMPORTS:
+            from modelcycle.registry.connection import check_server, registry_client
 
         # MLflow's client retries an unreachable server for a long time; a poll must fail fast.
         if is_tracking_server(self.tracking_uri):
@@ -167,9 +169,10 @@ class RegistrySource:
         return self._client
 
     def resolve(self, name: str, alias: str) -> VersionRecord:
-        from mlflow.exceptions import MlflowException
+        with FIRST_USE_IMPORTS:
+            from mlflow.exceptions import MlflowException
 
-        from modelcycle.registry.connection import first_line
+            from modelcycle.registry.connection import first_line
 
         client = self._connect()
         try:
@@ -195,9 +198,10 @@ class RegistrySource:
         )
 
     def fetch(self, record: VersionRecord) -> bytes:
-        import mlflow.artifacts
+        with FIRST_USE_IMPORTS:
+            import mlflow.artifacts
 
-        from modelcycle.registry.connection import first_line
+            from modelcycle.registry.connection import first_line
 
         client = self._connect()
         try:
