@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from contextlib import redirect_stdout
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -72,31 +70,15 @@ def demo(
 
 def _run_days(settings: Settings, days: list[date]) -> list[DayOutcome]:
     """Each day through the daily Dagster job, in this process, recorded in Dagster's instance."""
-    import warnings
+    from modelcycle.orchestration.demo_days import run_days
 
-    import dagster as dg
+    with progress_bar("daily runs (Dagster)", total=len(days)) as progress:
 
-    from modelcycle.orchestration.definitions import build_definitions
-    from modelcycle.orchestration.instance import prepare_instance
-    from modelcycle.orchestration.local import LAKE_ONLY, run_day
-
-    home, _workspace = prepare_instance(settings)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Dagster's beta/preview notices are not for the user
-        defs = build_definitions(settings.model_copy(update={"orchestration_start": days[0]}))
-    outcomes = []
-    with (
-        dg.DagsterInstance.from_config(str(home)) as instance,
-        progress_bar("daily runs (Dagster)", total=len(days)) as progress,
-        redirect_stdout(sys.stderr),  # MLflow prints progress on stdout
-    ):
-        for index, day in enumerate(days):
-            assets = LAKE_ONLY if index < WARMUP_DAYS else None
-            outcome = run_day(defs, instance, day, assets)
-            outcomes.append(outcome)
-            progress.console.print(_outcome_line(settings, outcome, lake_only=assets is not None))
+        def show(outcome: DayOutcome, lake_only: bool) -> None:
+            progress.console.print(_outcome_line(settings, outcome, lake_only=lake_only))
             advance(progress)
-    return outcomes
+
+        return run_days(settings, days, warmup_days=WARMUP_DAYS, on_outcome=show)
 
 
 def _outcome_line(settings: Settings, outcome: DayOutcome, *, lake_only: bool) -> str:

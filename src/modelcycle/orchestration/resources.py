@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
@@ -19,7 +20,14 @@ if TYPE_CHECKING:
 
 
 class ModelcycleResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Settings come from MODELCYCLE_* as for the CLI; nothing is configured twice."""
+    """Settings come from MODELCYCLE_* as for the CLI; nothing is configured twice.
+
+    Dagster re-creates the resource from its (empty) config for each run or tick, so Settings
+    cannot be handed in; they are read once, on first use, and every step of the run gets the
+    same object.
+    """
+
+    _settings: Settings | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Our log lines in a run follow MODELCYCLE_LOG_FORMAT and carry the Dagster run id;
@@ -33,7 +41,9 @@ class ModelcycleResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             structlog.contextvars.bind_contextvars(dagster_run_id=context.run_id)
 
     def settings(self) -> Settings:
-        return Settings()
+        if self._settings is None:
+            self._settings = Settings()
+        return self._settings
 
     def lake(self) -> ObjectStore:
         return lake_store(self.settings())
