@@ -22,7 +22,7 @@ from modelcycle.cli.simulate import simulate
 from modelcycle.cli.train import train
 from modelcycle.cli.up import backfill, up
 from modelcycle.cli.users import users_app
-from modelcycle.observability import configure_logging
+from modelcycle.observability import configure_logging, log_file_path
 
 app = typer.Typer(
     name="modelcycle",
@@ -49,7 +49,7 @@ def main(
     settings = build_settings()
     if verbose:
         settings = settings.model_copy(update={"log_level": "DEBUG"})
-    configure_logging(settings)
+    configure_logging(settings, log_file=log_file_path(settings))
     ctx.obj = settings
 
 

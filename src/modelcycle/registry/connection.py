@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from modelcycle.errors import RegistryError
+from modelcycle.observability import route_mlflow_output
 from modelcycle.settings import Settings
 
 HEALTH_TIMEOUT_SECONDS = 5.0
@@ -64,6 +65,7 @@ def _prepare_environment(settings: Settings) -> None:
     """MLflow reads these from the process environment; we derive them from our settings."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    route_mlflow_output()
     if settings.s3_endpoint_url:
         os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", settings.s3_endpoint_url)
 
