@@ -168,3 +168,46 @@ def test_alerts_list_is_readable_at_80_columns_newest_first(
 
     default = invoke_cli("alerts", "list", "--json", env=env)
     assert len(json.loads(default.stdout)) == 20  # a sensible default, not the whole history
+
+
+def _commands_and_options() -> list[tuple[str, list[str]]]:
+    found: list[tuple[str, list[str]]] = []
+
+    def walk(command: object, path: tuple[str, ...]) -> None:
+        subs = getattr(command, "commands", {})
+        for name, sub in subs.items():
+            walk(sub, (*path, name))
+        if not subs:
+            params = [p for p in getattr(command, "params", ()) if not p.hidden]
+            options = [o for p in params for o in p.opts if o.startswith("--") and o != "--help"]
+            found.append((" ".join(path), options))
+
+    walk(_command(), ())
+    return found
+
+
+def test_the_readme_lists_every_command_with_its_options() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = "\n".join(line for line in readme.splitlines() if line.startswith("| `modelcycle"))
+
+    for command, options in _commands_and_options():
+        words = command.split()
+        # `modelcycle users list`, or after a slash in the same row: `users remove`, `key list`
+        names = {f"modelcycle {command} ", f"`{command} ", f"`{' '.join(words[1:])} "}
+        names = {name.replace("  ", " ") for name in names if len(name.strip(" `")) > 1}
+        rows = [
+            row for row in table.splitlines() if any(n in row.replace("`", " `") for n in names)
+        ]
+        assert rows, f"README's command table has no row for `{command}`"
+        row = rows[0]
+        missing = [option for option in options if option not in row]
+        assert not missing, f"README's row for `{command}` misses {missing}"
+    for option in ("--verbose", "--version", "--install-completion", "--show-completion"):
+        assert option in table
+
+
+def test_the_license_file_is_the_one_pyproject_names() -> None:
+    root = Path(__file__).parents[2]
+    assert 'license = { text = "Apache-2.0" }' in (root / "pyproject.toml").read_text()
+    text = (root / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
