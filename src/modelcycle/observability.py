@@ -7,8 +7,9 @@ logged exception keeps its whole traceback in either form.
 JSON (`MODELCYCLE_LOG_FORMAT=json`, or `auto` outside the `local` environment) is for a log
 pipeline: every line goes to stderr. Console lines are for a person: stderr carries the command's
 own voice (modelcycle's loggers, and uvicorn's for `serve`) and third-party errors, while the
-libraries' chatter (MLflow's INFO lines, Python warnings) goes to the log file under the home;
-`--verbose` puts everything on the terminal too.
+libraries' chatter (MLflow's INFO lines, Python warnings) goes to the log file under the home. A
+command that prints what happened (all but `serve` and `up`) also keeps modelcycle's INFO lines in
+the file; `--verbose` puts everything on the terminal too.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def configure_logging_once(settings: Settings) -> None:
 
 
 def quiet_terminal() -> None:
-    """Keep modelcycle's INFO lines off the terminal, for a command that prints its own summary.
+    """Keep modelcycle's INFO lines off the terminal, for a command that prints what happened.
 
     They still go to the log file; `--verbose` (DEBUG) keeps them on the terminal.
     """

@@ -12,7 +12,8 @@ import structlog
 
 from modelcycle.observability import configure_logging
 from modelcycle.settings import Settings
-from tests.support.cli import logging_restored
+from tests.lake.rawlogs import DAY, write_healthy_day
+from tests.support.cli import invoke_cli, logging_restored
 
 
 def _fail() -> None:
@@ -84,3 +85,19 @@ def test_json_lines_only_where_chosen(tmp_path: Path) -> None:
     assert not local.lstrip().startswith("{")  # a pipe is no reason for JSON
     events = [json.loads(line)["event"] for line in production.splitlines()]
     assert "Creating initial MLflow database tables" in events  # a log pipeline gets everything
+
+
+def test_a_command_says_what_happened_once_and_keeps_its_log_lines_in_the_file(
+    tmp_path: Path,
+) -> None:
+    write_healthy_day(tmp_path / "raw", devices=1, minutes=5)
+    env = {"MODELCYCLE_HOME": str(tmp_path / "home")}
+    args = ("ingest", "--date", DAY.isoformat(), "--raw", str(tmp_path / "raw"))
+
+    quiet = invoke_cli(*args, env=env)
+
+    assert quiet.returncode == 0, quiet.stderr
+    assert "rows_written" not in quiet.stderr  # the report on stdout says it
+    assert "ingested day" in (tmp_path / "home" / "logs" / "modelcycle.log").read_text()
+    verbose = invoke_cli("--verbose", *args, env=env)
+    assert "ingested day" in verbose.stderr

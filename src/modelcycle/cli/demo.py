@@ -21,7 +21,7 @@ from modelcycle.cli.context import (
     stdout,
 )
 from modelcycle.lake import layout
-from modelcycle.observability import log_file_path, quiet_terminal
+from modelcycle.observability import log_file_path
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
 
@@ -56,7 +56,6 @@ def demo(
     from modelcycle.simulate import FleetSpec, simulate_fleet
 
     settings = settings_from(ctx)
-    quiet_terminal()  # each day's line says what its steps logged; the log file keeps their lines
     first = layout.parse_day(start, option="--start")
     raw, lake = raw_store(settings), lake_store(settings)
     if not raw.is_local:

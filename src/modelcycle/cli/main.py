@@ -24,7 +24,7 @@ from modelcycle.cli.simulate import simulate
 from modelcycle.cli.train import train
 from modelcycle.cli.up import backfill, up
 from modelcycle.cli.users import users_app
-from modelcycle.observability import configure_logging, log_file_path
+from modelcycle.observability import configure_logging, log_file_path, quiet_terminal
 
 app = typer.Typer(
     name="modelcycle",
@@ -37,6 +37,10 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"max_content_width": 100},
 )
+
+
+# Long-running services whose log lines are their output: their INFO lines stay on the terminal.
+_SPEAK_THROUGH_LOGS = {"serve", "up"}
 
 
 def _print_version(value: bool) -> None:
@@ -71,6 +75,8 @@ def main(
     if verbose:
         settings = settings.model_copy(update={"log_level": "DEBUG"})
     configure_logging(settings, log_file=log_file_path(settings))
+    if ctx.invoked_subcommand not in _SPEAK_THROUGH_LOGS:
+        quiet_terminal()  # the command prints what happened; its INFO lines go to the log file
     ctx.obj = settings
 
 
