@@ -102,17 +102,19 @@ def route_mlflow_output() -> None:
     from mlflow.utils import logging_utils
 
     mlflow_logger = logging.getLogger("mlflow")
-    if os.environ.get("MLFLOW_CONFIGURE_LOGGING", "").lower() == "false":
-        mlflow_logger.handlers.clear()  # imported before configure_logging set the variable
-        mlflow_logger.propagate = True
-        mlflow_logger.setLevel(logging.NOTSET)
+    mlflow_logger.handlers.clear()  # MLflow's own stderr handler, installed when it is imported
+    mlflow_logger.propagate = True
+    mlflow_logger.setLevel(logging.NOTSET)
     logging_utils.MLFLOW_LOGGING_STREAM = _LoggerStream(mlflow_logger)  # type: ignore[assignment]
 
 
 def _quiet_mlflow_defaults() -> None:
-    """MLflow reads these from the environment; a user's own setting of either wins."""
+    """MLflow reads this from the environment when it downloads; a user's own setting wins.
+
+    Its loggers are taken over in `route_mlflow_output`, not with MLFLOW_CONFIGURE_LOGGING: the
+    variable would reach the MLflow server `modelcycle up` starts, and empty its log file.
+    """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")  # its loggers propagate to ours
 
 
 def _formatter(
