@@ -19,6 +19,7 @@ from modelcycle.cli.context import (
     stdout,
 )
 from modelcycle.lake import layout
+from modelcycle.observability import log_file_path
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
 
@@ -89,7 +90,7 @@ def _outcome_line(settings: Settings, outcome: DayOutcome, *, lake_only: bool) -
         return f"  {outcome.day}  [red]failed[/red]  {outcome.problem or 'see the run in Dagster'}"
     if lake_only:
         return f"  {outcome.day}  ingested (training starts once there are {MIN_DAYS} days)"
-    versions = ", ".join(f"{asset} v{v}" for asset, v in sorted(outcome.versions.items()))
+    versions = ", ".join(f"{name} v{v}" for name, v in sorted(outcome.versions.items()))
     key = f"{settings.classifier_model_name} champion"
     accuracy = outcome.accuracy.get(key)
     evaluated = "labels not in yet" if accuracy is None else f"champion accuracy {accuracy:.3f}"
@@ -154,7 +155,8 @@ def _print_next_steps(
         f"MLflow        {mask_uri(settings.resolved_tracking_uri)}\n"
         f"artifacts     {settings.resolved_artifact_url}\n"
         f"monitoring    {mask_uri(settings.resolved_database_url)}\n"
-        f"Dagster       {settings.resolved_dagster_home} ({len(outcomes)} runs)\n\n"
+        f"Dagster       {settings.resolved_dagster_home} ({len(outcomes)} runs)\n"
+        f"log file      {log_file_path(settings).resolve()}\n\n"
         "next:\n"
         "  uv run modelcycle up                        # MLflow, Dagster UI (runs, checks), API\n"
         "  uv run modelcycle models list\n"
@@ -163,4 +165,7 @@ def _print_next_steps(
         "  uv run modelcycle serve --port 8000          # then open http://127.0.0.1:8000/docs\n"
         f"  (state lives in {home}; delete it to start over)"
     )
-    stdout.print(Panel(text, title="modelcycle demo: done"))
+    if stdout.is_terminal:
+        stdout.print(Panel(text, title="modelcycle demo: done"))
+    else:  # a box cut at 80 columns would break its lines mid-phrase in a pipe or a file
+        stdout.print(f"modelcycle demo: done\n{text}", highlight=False)

@@ -35,8 +35,22 @@ def train(
             "--window-days",
             min=1,
             max=366,
-            help="Days in the training window [default: MODELCYCLE_TRAINING_WINDOW_DAYS, 7].",
-            show_default=False,
+            help="Days in the training window.",
+            show_default="MODELCYCLE_TRAINING_WINDOW_DAYS, 7",
+        ),
+    ] = None,
+    raw: Annotated[
+        str | None,
+        typer.Option(
+            "--raw",
+            help="Raw area with maintenance.csv, the labels (path, s3:// or gs://); as `ingest`.",
+            show_default="MODELCYCLE_RAW_URL",
+        ),
+    ] = None,
+    lake: Annotated[
+        str | None,
+        typer.Option(
+            "--lake", help="Lake root the features come from.", show_default="MODELCYCLE_LAKE_URL"
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of both models.")] = 42,
@@ -56,6 +70,10 @@ def train(
     from modelcycle.store.training_runs import recorded_training
 
     settings = settings_from(ctx)
+    if raw or lake:  # the stores and the training set read them from the settings
+        settings = settings.model_copy(
+            update={"raw_url": raw or settings.raw_url, "lake_url": lake or settings.lake_url}
+        )
     end = layout.parse_day(date)
     # Every training is recorded (running, then succeeded or failed) for the training alerts.
     store = open_store(settings)

@@ -34,9 +34,9 @@ class ModelcycleResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         Dagster keeps them with the run (its captured stderr, shown in the UI)."""
         import structlog
 
-        from modelcycle.observability import configure_logging
+        from modelcycle.observability import configure_logging_once
 
-        configure_logging(self.settings())
+        configure_logging_once(self.settings())  # the CLI running a job in-process already did
         if context.run_id:
             structlog.contextvars.bind_contextvars(dagster_run_id=context.run_id)
 

@@ -15,6 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from modelcycle.errors import RegistryError
+from modelcycle.observability import route_mlflow_output
 from modelcycle.registry.uris import is_tracking_server
 from modelcycle.registry.uris import mask_uri as mask_uri  # re-exported: callers show URIs
 from modelcycle.settings import Settings
@@ -52,6 +53,7 @@ def _prepare_environment(settings: Settings) -> None:
     """MLflow reads these from the process environment; we derive them from our settings."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    route_mlflow_output()
     if settings.s3_endpoint_url:
         os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", settings.s3_endpoint_url)
 
