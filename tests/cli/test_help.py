@@ -91,7 +91,8 @@ def test_every_error_class_has_its_exit_code_listed() -> None:
         error_class = classes.pop()
         codes.add(error_class.exit_code)
         classes.extend(error_class.__subclasses__())
-    assert modelcycle.store.database and modelcycle.orchestration.stack  # their errors are subclasses too
+    # imported so that their errors are subclasses too
+    assert modelcycle.store.database and modelcycle.orchestration.stack
     assert {7, 8} <= codes
     assert codes <= listed
 
