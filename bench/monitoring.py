@@ -22,26 +22,22 @@ go to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.report import machine_line, write_section
+from bench.monitoring_report import PEER_REPEATS, render_markdown
+from bench.report import write_section
+from bench.steps import Step, clean_env, cli_step, ledger_kept_until, python_step
 from bench.workfolder import SETUP_FILE, add_work_arguments, work_folder
 
 START = date(2026, 3, 2)
 SEED = 7
 SIMULATED_DAYS = 4  # the 4th day only keeps the maintenance ledger going past day 3
-TARGET_SECONDS = 30.0
-PEER_REPEATS = 3
 
 SIMULATE = """
 import sys
@@ -162,62 +158,9 @@ print(json.dumps({"times": times, "median": {k: statistics.median(v) for k, v in
 """
 
 
-@dataclass(frozen=True)
-class Step:
-    name: str
-    seconds: float
-    cpu_seconds: float
-    peak_mib: float
-    exit_code: int
-    stdout: str
-
-
-def _clean_env(home: Path) -> dict[str, str]:
-    """The caller's environment without its MODELCYCLE_* settings, pointed at the bench home."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELCYCLE_")}
-    env["MODELCYCLE_HOME"] = str(home)
-    env["MODELCYCLE_LOG_FORMAT"] = "json"
-    return env
-
-
-def _run(name: str, argv: list[str], env: dict[str, str], logs: Path, *, check: bool) -> Step:
-    """Run a process to its end: wall time and its own peak RSS; output kept in `logs`."""
-    out_path, err_path = logs / f"{name}.out", logs / f"{name}.err"
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=err, cwd=logs)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    text = out_path.read_text(errors="replace")
-    if check and code != 0:
-        tail = err_path.read_text(errors="replace")[-3000:]
-        raise SystemExit(f"step {name!r} failed with exit code {code}:\n{tail}")
-    cpu = usage.ru_utime + usage.ru_stime
-    print(
-        f"  {name}: {seconds:.1f} s, {cpu:.1f} s CPU "
-        f"(exit {code}, peak {usage.ru_maxrss / 1024:,.0f} MiB)"
-    )
-    return Step(name, seconds, cpu, usage.ru_maxrss / 1024, code, text)
-
-
-def _cli(name: str, args: list[str], env: dict[str, str], logs: Path, *, check: bool) -> Step:
-    return _run(name, [sys.executable, "-m", "modelcycle", *args], env, logs, check=check)
-
-
-def _python(name: str, code: str, args: list[str], env: dict[str, str], logs: Path) -> Step:
-    return _run(name, [sys.executable, "-c", code, *args], env, logs, check=True)
-
-
-def _ledger_kept_until(raw: Path) -> datetime | None:
-    with (raw / "maintenance.csv").open(newline="") as handle:
-        stamps = [datetime.fromisoformat(row["confirmed_at"]) for row in csv.DictReader(handle)]
-    return max(stamps) if stamps else None
-
-
 def _evaluated_day(raw: Path, days: list[date]) -> date:
     """The first of `days` (newest first) whose labels are in: the ledger is kept past its end."""
-    kept = _ledger_kept_until(raw)
+    kept = ledger_kept_until(raw)
     for day in days:
         if kept is not None and kept >= datetime.combine(
             day + timedelta(days=1), datetime.min.time()
@@ -240,7 +183,7 @@ def _last_json(text: str) -> Any:
 def _setup(args: argparse.Namespace, home: Path, env: dict[str, str], logs: Path) -> list[Step]:
     days = [START + timedelta(days=i) for i in range(SIMULATED_DAYS)]
     steps = [
-        _python(
+        python_step(
             "simulate",
             SIMULATE,
             [
@@ -257,31 +200,11 @@ def _setup(args: argparse.Namespace, home: Path, env: dict[str, str], logs: Path
     ]
     for day in days[:3]:
         steps.append(
-            _cli(f"ingest {day}", ["ingest", "--date", day.isoformat()], env, logs, check=True)
+            cli_step(f"ingest {day}", ["ingest", "--date", day.isoformat()], env, logs, check=True)
         )
     train = ["train", "--date", days[1].isoformat(), "--window-days", "2", "--json"]
-    steps.append(_cli("train", train, env, logs, check=True))
+    steps.append(cli_step("train", train, env, logs, check=True))
     return steps
-
-
-def _fmt_row(name: str, cli: Step, wall: float, cpu: float) -> str:
-    return (
-        f"| {name} | {cli.seconds:.1f} | {cli.cpu_seconds:.1f} | {wall:.1f} | {cpu:.1f} "
-        f"| {cli.peak_mib:,.0f} | {cli.exit_code} |"
-    )
-
-
-def _faster(speedup: float) -> str:
-    return f"{speedup:.1f}× faster" if speedup >= 1 else f"{1 / speedup:.1f}× slower"
-
-
-def _firing_summary(firing: list[str]) -> str:
-    """`device_anomaly: 12, training_sla_missed: 1`: alert keys counted by kind."""
-    counts: dict[str, int] = {}
-    for key in firing:
-        kind = key.split(":", 1)[0]
-        counts[kind] = counts.get(kind, 0) + 1
-    return ", ".join(f"{kind} ×{n}" for kind, n in sorted(counts.items())) or "none"
 
 
 def main() -> None:
@@ -290,7 +213,7 @@ def main() -> None:
     args = parser.parse_args()
     with work_folder(args, "monitoring") as (work, reuse):
         print(f"work folder {work} ({args.devices} devices × {args.sensors} sensors)")
-        _bench(args, work, _clean_env(work / "home"), reuse=reuse)
+        _bench(args, work, clean_env(work / "home"), reuse=reuse)
 
 
 def _bench(args: argparse.Namespace, work: Path, env: dict[str, str], *, reuse: bool) -> None:
@@ -319,19 +242,21 @@ def _bench(args: argparse.Namespace, work: Path, env: dict[str, str], *, reuse: 
     print(f"CLI, one process per command, scoring {day}")
     _drop_features(home, day)
     cli = [
-        _cli("cli score", ["score", "--date", day.isoformat(), "--json"], env, logs, check=True),
-        _cli(
+        cli_step(
+            "cli score", ["score", "--date", day.isoformat(), "--json"], env, logs, check=True
+        ),
+        cli_step(
             "cli evaluate",
             ["evaluate", "--date", evaluated.isoformat(), "--json"],
             env,
             logs,
             check=True,
         ),
-        _cli("cli alerts check", ["alerts", "check", "--json"], env, logs, check=False),
+        cli_step("cli alerts check", ["alerts", "check", "--json"], env, logs, check=False),
     ]
     print("CLI, the daily command a scheduler runs: `monitor daily` (one process)")
     _drop_features(home, day)
-    daily = _cli(
+    daily = cli_step(
         "cli monitor daily",
         ["monitor", "daily", "--date", day.isoformat(), "--evaluate-date", evaluated.isoformat()],
         env,
@@ -344,7 +269,7 @@ def _bench(args: argparse.Namespace, work: Path, env: dict[str, str], *, reuse: 
 
     print("in one process (domain functions, imports before the clock)")
     _drop_features(home, day)
-    inproc_step = _python(
+    inproc_step = python_step(
         "in-process", IN_PROCESS, [day.isoformat(), evaluated.isoformat()], env, logs
     )
     inproc = _last_json(inproc_step.stdout)
@@ -352,11 +277,11 @@ def _bench(args: argparse.Namespace, work: Path, env: dict[str, str], *, reuse: 
     print(
         f"peer: mlflow.pyfunc load + predict vs modelcycle's ONNX load + predict, ×{PEER_REPEATS}"
     )
-    peer_step = _python("peer", PEER, [day.isoformat(), str(PEER_REPEATS)], env, logs)
+    peer_step = python_step("peer", PEER, [day.isoformat(), str(PEER_REPEATS)], env, logs)
     peer = _last_json(peer_step.stdout)
     load_after = os.getloadavg()
 
-    markdown = _markdown(
+    markdown = render_markdown(
         args,
         setup,
         cli,
@@ -379,102 +304,6 @@ def _last_json_array(text: str) -> list[dict[str, Any]]:
     data = json.loads(text)
     assert isinstance(data, list)
     return data
-
-
-def _markdown(
-    args: argparse.Namespace,
-    setup: list[Step],
-    cli: list[Step],
-    daily: Step,
-    inproc: dict[str, Any],
-    peer: dict[str, Any],
-    scored: list[dict[str, Any]],
-    evaluation: list[dict[str, Any]],
-    alerts: dict[str, Any],
-    day: date,
-    evaluated: date,
-    loads: tuple[tuple[float, float, float], tuple[float, float, float]],
-) -> str:
-    wall, cpu = inproc["seconds"], inproc["cpu"]
-    names = ("score", "evaluate", "alerts check")
-    total_cli = sum(s.seconds for s in cli)
-    verdict = "PASS" if daily.seconds < TARGET_SECONDS else "FAIL"
-    rows = "\n".join(
-        _fmt_row(f"`modelcycle {name}`", step, wall[name], cpu[name])
-        for name, step in zip(names, cli, strict=True)
-    )
-    total_row = (
-        f"| **total** | **{total_cli:.1f}** | {sum(s.cpu_seconds for s in cli):.1f} "
-        f"| **{sum(wall.values()):.1f}** | {sum(cpu.values()):.1f} | | |"
-    )
-    setup_total = sum(s.seconds for s in setup)
-    setup_detail = ", ".join(f"{s.name} {s.seconds:.0f} s" for s in setup).replace(
-        ", ingest", ",\n  ingest", 1
-    )
-    startup = [c.cpu_seconds - cpu[n] for c, n in zip(cli, names, strict=True)]
-    one_process = inproc["imports"] + sum(wall.values())
-    windows = scored[0]["windows"] if scored else 0
-    drift = "; ".join(
-        f"{s['model']} v{s['version']}: {s['drifted_features']} features drifted" for s in scored
-    )
-    evaluated_text = "; ".join(
-        f"{e['model']} v{e['version']} ({e['role']}) accuracy {e['metrics']['accuracy']:.3f}"
-        for e in evaluation
-    )
-    firing = _firing_summary(alerts.get("firing", []))
-    median = peer["median"]
-    scale = (
-        ""
-        if (args.devices, args.sensors) == (1000, 100)
-        else "\n**Not the reference scale**: the target applies to 1000 × 100.\n"
-    )
-    (before, _, _), (after, _, _) = loads
-    return f"""## Monitoring: score, evaluate and check alerts (one reference-scale day)
-
-`make bench-monitoring`: {args.devices} devices × {args.sensors} sensors × 1440 minutes, one day
-({windows:,} hourly device-windows, {peer["n_features"]} features); both models' champions were
-trained on the 2 days before. Measured {machine_line()}.
-1-minute load average {before:.1f} before the timed steps, {after:.1f} after (2 cores: above
-2, other work competed with the bench and inflated wall times; the CPU columns are steadier).
-{scale}
-Setup, not in the result: {setup_total:.0f} s ({setup_detail}).
-
-| step (scores of {day}) | CLI wall s | CLI CPU s | in-process wall s | in-process CPU s \
-| CLI peak MiB | exit |
-|---|---:|---:|---:|---:|---:|---:|
-{rows}
-{total_row}
-
-- **{daily.seconds:.1f} s for the day through `modelcycle monitor daily`: {verdict}**
-  (target: under {TARGET_SECONDS:.0f} s; {daily.cpu_seconds:.1f} s CPU, exit {daily.exit_code}).
-  It is the one command a scheduler runs each day: score, evaluate and check the rules in one
-  process, so Python and MLflow are imported once (features deleted first, as for the rows above).
-- The three commands run one after another took {total_cli:.1f} s.
-  CLI = each command as its own process (`python -m modelcycle …`), wall clock, so Python
-  start-up and imports (MLflow above all) are included; in-process = the same domain functions
-  (`score_day`, `evaluate_day`, `build_facts` + `check`) in one process whose imports took
-  {inproc["imports"]:.1f} s before the clock started.
-- Start-up is most of the gap: CLI CPU − in-process CPU is
-  {" / ".join(f"{x:.1f}" for x in startup)} s for score / evaluate / alerts check, the price of
-  importing MLflow and the rest in every command. The same day in one process, imports paid
-  once, took {one_process:.1f} s ({"under" if one_process < TARGET_SECONDS else "over"} the target).
-- Scoring builds the day's window features from its readings (the feature partition is deleted
-  first, as after a fresh ingest), scores both champions with ONNX Runtime, writes the scores to
-  the lake and measures the PSI drift of every feature against the 2 training days
-  ({drift}).
-- Evaluation of {evaluated} (the newest day the maintenance ledger covers): {evaluated_text}.
-- Alert rules: the shipped defaults, no channels; `alerts check` exited {cli[2].exit_code};
-  firing afterwards: {firing}.
-- Peer in the same run, on the same {peer["rows"]:,} windows, features already in memory:
-  `mlflow.pyfunc.load_model("models:/NAME@champion").predict(DataFrame)` for both models,
-  load to predictions, **{median["peer"]:.2f} s**; modelcycle's equivalent (alias lookup,
-  sha256-verified ONNX, batched ONNX Runtime predict) **{median["ours"]:.2f} s**; medians of
-  {PEER_REPEATS}, scores equal within {peer["max_abs_difference"]:.1e}.
-  **modelcycle / MLflow pyfunc: {median["ours"] / median["peer"]:.2f}× the time**
-  ({_faster(median["peer"] / median["ours"])}). modelcycle's whole in-process score step,
-  which also builds the features, writes the scores and measures drift, takes
-  {wall["score"] / median["peer"]:.1f}× the peer's load + predict.
-"""
 
 
 if __name__ == "__main__":

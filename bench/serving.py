@@ -16,17 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,38 +27,22 @@ import pyarrow.parquet as pq
 import requests
 
 from bench.report import machine_line, write_section
+from bench.serving_load import (
+    SCENARIOS,
+    Result,
+    bench_server,
+    first_prediction,
+    free_port,
+    rss_mib,
+    run_server,
+    wait_for_first_poll,
+)
 
 DATA = Path(__file__).resolve().parent / ".data" / "serving-home"
 START = "2026-01-01"
 DAYS = 3
 MODEL = "sensor-fault-classifier"
 API_KEY = "bench-key"
-SCENARIOS = (
-    ("1 row, c1", 1, 1),
-    ("1 row, c8", 1, 8),
-    ("1 row, c32", 1, 32),
-    ("100 rows, c8", 100, 8),
-)
-
-
-@dataclass(frozen=True)
-class Server:
-    name: str
-    url: str
-    path: str
-    headers: dict[str, str]
-    pid: int
-    cold_start_s: float
-
-
-@dataclass(frozen=True)
-class Result:
-    server: str
-    scenario: str
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
 
 
 def _cli(*args: str, env: dict[str, str]) -> None:
@@ -113,171 +90,6 @@ def feature_rows(home: Path, features: list[str], n: int) -> list[list[float | N
     return [[None if np.isnan(v) else float(v) for v in row] for row in matrix]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server for {url} exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.02)
-    raise SystemExit(f"{url} not ready after {timeout} s")
-
-
-@contextmanager
-def run_server(
-    name: str,
-    command: list[str],
-    env: dict[str, str],
-    health: str,
-    path: str,
-    headers: dict[str, str],
-    port: int,
-    log: Path,
-) -> Iterator[Server]:
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            command,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            _wait(url + health, process)
-            yield Server(name, url, path, headers, process.pid, time.perf_counter() - started)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process and its children (uvicorn workers)."""
-    total = 0
-    pids = [pid]
-    children = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout
-    pids = [int(p) for p in children.split()] or pids
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except FileNotFoundError:
-            continue
-    return total / 1024
-
-
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.body = {body}
-wrk.headers["Content-Type"] = "application/json"
-{headers}
-"""
-
-
-def _duration_ms(text: str) -> float:
-    match = re.match(r"([\d.]+)(us|ms|s|m)$", text)
-    if match is None:  # wrk prints "-nan" when no request completed
-        return float("nan")
-    value, unit = match.groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-
-def run_wrk(server: Server, body: str, connections: int, seconds: float, scratch: Path) -> Result:
-    headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in server.headers.items())
-    script = scratch / "post.lua"
-    script.write_text(WRK_SCRIPT.format(body=json.dumps(body), headers=headers))
-    output = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            "--timeout",
-            "30s",
-            "--latency",
-            "-s",
-            str(script),
-            server.url + server.path,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _duration_ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = _duration_ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    errors = 0
-    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
-        errors += int(match.group(1))
-    if match := re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    ):
-        errors += sum(int(g) for g in match.groups())
-    return Result(server.name, "", rps, p50, p99, errors)
-
-
-def bench_server(
-    server: Server, bodies: dict[int, str], seconds: float, scratch: Path
-) -> list[Result]:
-    run_wrk(server, bodies[1], 8, min(seconds, 3.0), scratch)  # warm-up
-    results = []
-    for scenario, rows, connections in SCENARIOS:
-        result = run_wrk(server, bodies[rows], connections, seconds, scratch)
-        results.append(
-            Result(
-                server.name,
-                scenario,
-                result.requests_per_s,
-                result.p50_ms,
-                result.p99_ms,
-                result.errors,
-            )
-        )
-        print(
-            f"{server.name:10} {scenario:13} {result.requests_per_s:9.0f} req/s  "
-            f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:8.2f} ms  errors {result.errors}"
-        )
-    return results
-
-
-def _first_prediction(server: Server, body: str) -> None:
-    answer = requests.post(
-        server.url + server.path,
-        data=body,
-        timeout=30,
-        headers={**server.headers, "Content-Type": "application/json"},
-    )
-    if answer.status_code != 200:
-        raise SystemExit(f"{server.name} refused the benchmark body: {answer.text[:300]}")
-
-
-def _wait_for_first_poll(server: Server, timeout: float = 120.0) -> None:
-    """Measure the steady state: the first registry poll (which imports MLflow) is done."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        models = requests.get(server.url + "/v1/models", headers=server.headers, timeout=10)
-        if all(m["last_checked"] for m in models.json()["models"]):
-            return
-        time.sleep(0.5)
-    raise SystemExit("the API never polled the registry")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
@@ -320,8 +132,8 @@ def main() -> None:
     with run_server(
         "modelcycle", [*ours, str(port)], env, "/readyz", path, auth, port, scratch / "ours.log"
     ) as server:
-        _first_prediction(server, bodies[1])
-        _wait_for_first_poll(server)
+        first_prediction(server, bodies[1])
+        wait_for_first_poll(server)
         results += bench_server(server, bodies, seconds, scratch)
         facts["modelcycle"] = (server.cold_start_s, rss_mib(server.pid))
 
@@ -349,7 +161,7 @@ def main() -> None:
         port,
         scratch / "bare.log",
     ) as server:
-        _first_prediction(server, bodies[1])
+        first_prediction(server, bodies[1])
         results += bench_server(server, bodies, seconds, scratch)
         facts["bare"] = (server.cold_start_s, rss_mib(server.pid))
 
@@ -383,7 +195,7 @@ def main() -> None:
         port,
         scratch / "mlflow.log",
     ) as server:
-        _first_prediction(server, mlflow_bodies[1])
+        first_prediction(server, mlflow_bodies[1])
         results += bench_server(server, mlflow_bodies, seconds, scratch)
         facts["mlflow"] = (server.cold_start_s, rss_mib(server.pid))
 

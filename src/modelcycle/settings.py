@@ -203,8 +203,3 @@ class Settings(BaseSettings):
     @property
     def model_names(self) -> tuple[str, str]:
         return (self.classifier_model_name, self.anomaly_model_name)
-
-
-def load_settings() -> Settings:
-    """Read settings from the environment; the CLI, API and Dagster call this once at start."""
-    return Settings()

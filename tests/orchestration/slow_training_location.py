@@ -7,7 +7,7 @@ monitoring has to stop. Everything else (job, tags, sensors, alerting) is the sh
 import time
 from typing import Any
 
-import modelcycle.training.runner
+import modelcycle.training.recipe
 from modelcycle.orchestration.definitions import build_definitions
 from modelcycle.settings import Settings
 
@@ -19,6 +19,6 @@ def _hanging_training(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("the run should have been stopped at its maximum run time")
 
 
-modelcycle.training.runner.train_models = _hanging_training
+modelcycle.training.recipe.train_window = _hanging_training
 
 defs = build_definitions(Settings())

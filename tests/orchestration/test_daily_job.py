@@ -20,8 +20,8 @@ from dagster._daemon.freshness import FreshnessDaemon
 
 from modelcycle.errors import InvalidInputError, StorageError
 from modelcycle.lake.ingest import ingest_day
-from modelcycle.orchestration.assets import CLASSIFIER_KEY, DETECTOR_KEY, GATE_CHECK, QUALITY_CHECK
 from modelcycle.orchestration.definitions import build_definitions
+from modelcycle.orchestration.keys import CLASSIFIER_KEY, DETECTOR_KEY, GATE_CHECK, QUALITY_CHECK
 from modelcycle.orchestration.resources import ModelcycleResource
 from modelcycle.orchestration.sensors import DAILY_JOB
 from modelcycle.settings import Settings

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from modelcycle.registry.loading import VersionRecord
 from modelcycle.serving.cache import ArtifactCache
 from modelcycle.serving.manager import ModelManager
 from modelcycle.serving.metrics import ApiMetrics
-from modelcycle.serving.model import VersionRecord
 from tests.serving.test_metrics_accuracy import NoRegistry, exposition
 
 

@@ -13,11 +13,11 @@ from prometheus_client import generate_latest
 from structlog.testing import capture_logs
 
 from modelcycle.errors import DataNotFoundError, StorageError
+from modelcycle.registry.loading import VersionRecord
 from modelcycle.serving.app import build_services
 from modelcycle.serving.cache import ArtifactCache
 from modelcycle.serving.manager import ModelManager
 from modelcycle.serving.metrics import AccuracySource, ApiMetrics
-from modelcycle.serving.model import VersionRecord
 from modelcycle.serving.services import ServedAccuracy
 from modelcycle.settings import Settings
 from modelcycle.store import Store
@@ -94,7 +94,7 @@ def test_api_metrics_show_the_accuracy_read_by_the_last_poll(
         assert window_days == 7
         return {"m": 0.875}
 
-    monkeypatch.setattr("modelcycle.monitoring.queries.accuracy_averages", averages)
+    monkeypatch.setattr("modelcycle.store.evaluations.accuracy_averages", averages)
     try:
         assert "modelcycle_model_accuracy_7d{" not in exposition(services.metrics)
         services.accuracy.refresh()
@@ -107,7 +107,7 @@ def test_api_metrics_show_the_accuracy_read_by_the_last_poll(
         ) -> dict[str, float]:
             raise StorageError("cannot reach the monitoring store")
 
-        monkeypatch.setattr("modelcycle.monitoring.queries.accuracy_averages", store_down)
+        monkeypatch.setattr("modelcycle.store.evaluations.accuracy_averages", store_down)
         with capture_logs() as logs:
             services.accuracy.refresh()
             services.accuracy.refresh()

@@ -7,9 +7,7 @@ no labels yet.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,14 +15,11 @@ from pathlib import Path
 import pytest
 
 from modelcycle.lake.ingest import IngestOptions, ingest_day
-from modelcycle.registry.connection import connect_tracking
 from modelcycle.settings import Settings
 from modelcycle.simulate import FleetSpec, simulate_fleet
 from modelcycle.storage import open_store as open_object_store
 from modelcycle.store.database import create_store_engine, upgrade
-from modelcycle.training.dataset import build_training_set
-from modelcycle.training.models import AnomalyDetector, FaultClassifier
-from modelcycle.training.runner import train_models
+from modelcycle.training.recipe import train_window
 from tests.support.registry import PrefixedModels, registry_env
 from tests.support.servers import MlflowServer, unique_name
 
@@ -62,18 +57,7 @@ def _build(home: Path, env: dict[str, str]) -> None:
     lake = open_object_store(str(home / "lake"))
     for n in range(1, INGESTED_DAYS + 1):
         ingest_day(day(n), raw=raw, lake=lake, options=IngestOptions())
-    settings = Settings()
-    data = build_training_set(lake=lake, raw=raw, end=day(TRAIN_DAYS), window_days=TRAIN_DAYS)
-    with redirect_stdout(sys.stderr):
-        train_models(
-            tracking=connect_tracking(settings),
-            data=data,
-            end=day(TRAIN_DAYS),
-            models=[
-                (settings.classifier_model_name, FaultClassifier(seed=42)),
-                (settings.anomaly_model_name, AnomalyDetector(seed=42)),
-            ],
-        )
+    train_window(Settings(), lake=lake, raw=raw, end=day(TRAIN_DAYS), window_days=TRAIN_DAYS)
 
 
 @pytest.fixture(scope="session")

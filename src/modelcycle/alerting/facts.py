@@ -36,9 +36,10 @@ def build_facts(
     def newest_versions(models: list[str]) -> dict[str, tuple[str, datetime]]:
         from modelcycle.registry.catalog import newest_versions as from_registry
         from modelcycle.registry.connection import check_server, registry_client
+        from modelcycle.registry.uris import is_tracking_server
 
         uri = settings.resolved_tracking_uri
-        if uri.startswith(("http://", "https://")):
+        if is_tracking_server(uri):
             check_server(uri)
         client, _ = registry_client(settings)
         return from_registry(client, models)

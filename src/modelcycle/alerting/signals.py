@@ -25,8 +25,8 @@ from modelcycle.alerting.config import (
 )
 from modelcycle.features.windows import WINDOW_MINUTES, WINDOW_START
 from modelcycle.lake.schema import DEVICE_COLUMN
-from modelcycle.monitoring.queries import daily_metric, latest_drift, window_average
 from modelcycle.store import Store
+from modelcycle.store.evaluations import daily_metric, latest_drift, window_average
 from modelcycle.store.tables import ScoreRun, TrainingRun
 
 

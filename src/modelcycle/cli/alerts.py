@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from modelcycle.cli.context import lake_store, raw_store, settings_from, stderr, stdout
 from modelcycle.errors import InvalidInputError
@@ -91,16 +90,26 @@ def check(
         raise typer.Exit(1)
 
 
+DEFAULT_LIST_LIMIT = 20
+
+
 @alerts_app.command("list")
 def list_alerts(
     ctx: typer.Context,
     state: Annotated[
         str | None, typer.Option("--state", help="firing or resolved (default: both).")
     ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="Show at most this many, newest first.")
+    ] = DEFAULT_LIST_LIMIT,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
-    """Alerts by state, newest first, with when they fired, were last notified and resolved."""
-    from sqlalchemy import select
+    """Alerts by state, newest first: when each fired and resolved, and its summary.
+
+    One alert is a line (status, severity, when it fired, its key) and, indented below, when it
+    resolved and its summary; --json has every field, last notification included.
+    """
+    from sqlalchemy import func, select
 
     from modelcycle.store import open_store
     from modelcycle.store.tables import AlertState
@@ -110,28 +119,36 @@ def list_alerts(
     store = open_store(settings_from(ctx))
     try:
         with store.session() as session:
-            query = select(AlertState).order_by(AlertState.last_seen_at.desc())
+            query = select(AlertState)
             if state:
                 query = query.where(AlertState.status == state)
-            rows = [_alert_dict(a) for a in session.scalars(query)]
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            newest = query.order_by(AlertState.first_fired_at.desc(), AlertState.key).limit(limit)
+            rows = [_alert_dict(a) for a in session.scalars(newest)]
     finally:
         store.close()
     if as_json:
         stdout.print_json(data=rows)
         return
-    table = Table(title="alerts")
-    for column in ("status", "key", "severity", "fired", "resolved", "summary"):
-        table.add_column(column)
+    if not rows:
+        stdout.print(f"no {state or ''} alerts".replace("  ", " "))
+        return
     for row in rows:
-        table.add_row(
-            row["status"],
-            row["key"],
-            row["severity"],
-            row["first_fired_at"],
-            row["resolved_at"] or "-",
-            row["summary"],
+        stdout.print(
+            f"{row['status']:<8} {row['severity']:<8} {_short_time(row['first_fired_at'])}  "
+            f"{row['key']}",
+            highlight=False,
+            markup=False,
         )
-    stdout.print(table)
+        resolved = f"resolved {_short_time(row['resolved_at'])}: " if row["resolved_at"] else ""
+        stdout.print(f"    {resolved}{row['summary']}", highlight=False, markup=False)
+    if total > len(rows):
+        stdout.print(f"{len(rows)} of {total} alerts shown, newest first; --limit N for more")
+
+
+def _short_time(iso: str) -> str:
+    """2026-01-31T08:00:00+00:00 → 2026-01-31 08:00Z: the minute is enough to read."""
+    return iso[:16].replace("T", " ") + "Z"
 
 
 def _alert_dict(alert: object) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,8 +24,10 @@ from modelcycle.storage.configured import lake_store, raw_store, store_for
 
 __all__ = ["lake_store", "raw_store", "store_for"]  # the commands' way to the stores
 
-stdout = Console()
-stderr = Console(stderr=True)
+# On a terminal rich wraps at its width; into a pipe or a file a line stays whole (soft wrap),
+# rather than broken at rich's default 80 columns in the middle of a phrase.
+stdout = Console(soft_wrap=not sys.stdout.isatty())
+stderr = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 
 def settings_from(ctx: typer.Context) -> Settings:
@@ -56,6 +59,7 @@ def progress_bar(description: str, total: int | None) -> Iterator[Progress]:
         TimeRemainingColumn(),
         console=stderr,
         transient=False,
+        disable=not stderr.is_terminal,
     ) as progress:
         progress.add_task(description, total=total)
         yield progress

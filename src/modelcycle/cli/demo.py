@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from contextlib import redirect_stdout
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,6 +19,7 @@ from modelcycle.cli.context import (
     stdout,
 )
 from modelcycle.lake import layout
+from modelcycle.observability import log_file_path
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
 
@@ -72,31 +71,15 @@ def demo(
 
 def _run_days(settings: Settings, days: list[date]) -> list[DayOutcome]:
     """Each day through the daily Dagster job, in this process, recorded in Dagster's instance."""
-    import warnings
+    from modelcycle.orchestration.demo_days import run_days
 
-    import dagster as dg
+    with progress_bar("daily runs (Dagster)", total=len(days)) as progress:
 
-    from modelcycle.orchestration.definitions import build_definitions
-    from modelcycle.orchestration.instance import prepare_instance
-    from modelcycle.orchestration.local import LAKE_ONLY, run_day
-
-    home, _workspace = prepare_instance(settings)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Dagster's beta/preview notices are not for the user
-        defs = build_definitions(settings.model_copy(update={"orchestration_start": days[0]}))
-    outcomes = []
-    with (
-        dg.DagsterInstance.from_config(str(home)) as instance,
-        progress_bar("daily runs (Dagster)", total=len(days)) as progress,
-        redirect_stdout(sys.stderr),  # MLflow prints progress on stdout
-    ):
-        for index, day in enumerate(days):
-            assets = LAKE_ONLY if index < WARMUP_DAYS else None
-            outcome = run_day(defs, instance, day, assets)
-            outcomes.append(outcome)
-            progress.console.print(_outcome_line(settings, outcome, lake_only=assets is not None))
+        def show(outcome: DayOutcome, lake_only: bool) -> None:
+            progress.console.print(_outcome_line(settings, outcome, lake_only=lake_only))
             advance(progress)
-    return outcomes
+
+        return run_days(settings, days, warmup_days=WARMUP_DAYS, on_outcome=show)
 
 
 def _outcome_line(settings: Settings, outcome: DayOutcome, *, lake_only: bool) -> str:
@@ -107,7 +90,7 @@ def _outcome_line(settings: Settings, outcome: DayOutcome, *, lake_only: bool) -
         return f"  {outcome.day}  [red]failed[/red]  {outcome.problem or 'see the run in Dagster'}"
     if lake_only:
         return f"  {outcome.day}  ingested (training starts once there are {MIN_DAYS} days)"
-    versions = ", ".join(f"{asset} v{v}" for asset, v in sorted(outcome.versions.items()))
+    versions = ", ".join(f"{name} v{v}" for name, v in sorted(outcome.versions.items()))
     key = f"{settings.classifier_model_name} champion"
     accuracy = outcome.accuracy.get(key)
     evaluated = "labels not in yet" if accuracy is None else f"champion accuracy {accuracy:.3f}"
@@ -172,7 +155,8 @@ def _print_next_steps(
         f"MLflow        {mask_uri(settings.resolved_tracking_uri)}\n"
         f"artifacts     {settings.resolved_artifact_url}\n"
         f"monitoring    {mask_uri(settings.resolved_database_url)}\n"
-        f"Dagster       {settings.resolved_dagster_home} ({len(outcomes)} runs)\n\n"
+        f"Dagster       {settings.resolved_dagster_home} ({len(outcomes)} runs)\n"
+        f"log file      {log_file_path(settings).resolve()}\n\n"
         "next:\n"
         "  uv run modelcycle up                        # MLflow, Dagster UI (runs, checks), API\n"
         "  uv run modelcycle models list\n"
@@ -181,4 +165,7 @@ def _print_next_steps(
         "  uv run modelcycle serve --port 8000          # then open http://127.0.0.1:8000/docs\n"
         f"  (state lives in {home}; delete it to start over)"
     )
-    stdout.print(Panel(text, title="modelcycle demo: done"))
+    if stdout.is_terminal:
+        stdout.print(Panel(text, title="modelcycle demo: done"))
+    else:  # a box cut at 80 columns would break its lines mid-phrase in a pipe or a file
+        stdout.print(f"modelcycle demo: done\n{text}", highlight=False)

@@ -23,6 +23,31 @@ from modelcycle.errors import ModelcycleError, StorageError
 log = structlog.get_logger(__name__)
 
 INTERNAL_ERROR_EXIT_CODE = 70  # EX_SOFTWARE in sysexits.h: not the user's fault
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as the shell reports Ctrl-C
+
+# Every exit code a command can end with, and what it means: `--help` and the README list these.
+EXIT_CODES = (
+    (0, "success"),
+    (1, "a check found a problem (alerts check, monitor daily, db current)"),
+    (2, "invalid input: a wrong option, date, file or setting"),
+    (3, "the data a command needs is not there (a day's logs, a model)"),
+    (4, "storage: a folder, file, object store or database refused"),
+    (5, "the MLflow tracking server or registry"),
+    (6, "a trained model failed a check that must pass before registration"),
+    (7, "the monitoring store's schema is out of date: modelcycle db upgrade"),
+    (8, "up/backfill: a service did not start, or Dagster refused"),
+    (9, "not permitted: the acting user's role, or their own release request"),
+    (10, "conflict: the release request is already decided or superseded"),
+    (INTERNAL_ERROR_EXIT_CODE, "internal error: a bug in modelcycle (traceback in a file)"),
+    (INTERRUPTED_EXIT_CODE, "interrupted (Ctrl-C)"),
+)
+
+
+def exit_codes_epilog() -> str:
+    """The exit codes as `--help` prints them, one a line (click keeps a `\\b` block as is)."""
+    lines = [f"  {code:<3} {meaning}" for code, meaning in EXIT_CODES]
+    return "\b\nExit codes:\n" + "\n".join(lines)
+
 
 # Exception bases of libraries that read and write the user's data, with what to call them. Looked
 # up in sys.modules: an exception of a library never imported cannot occur, and importing DuckDB or

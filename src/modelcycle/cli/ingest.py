@@ -23,10 +23,15 @@ def ingest(
     date: Annotated[str, typer.Option("--date", help="Day to ingest, YYYY-MM-DD.")],
     raw: Annotated[
         str | None,
-        typer.Option("--raw", help="Raw logs root (path, s3:// or gs://); default from settings."),
+        typer.Option(
+            "--raw",
+            help="Raw area with the device logs (path, s3:// or gs://).",
+            show_default="MODELCYCLE_RAW_URL",
+        ),
     ] = None,
     lake: Annotated[
-        str | None, typer.Option("--lake", help="Lake root; default from settings.")
+        str | None,
+        typer.Option("--lake", help="Lake root to write to.", show_default="MODELCYCLE_LAKE_URL"),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the ingest report as JSON.")

@@ -20,12 +20,16 @@ _HEADLINE_METRICS = ("accuracy", "f1", "roc_auc", "pr_auc")
 @models_app.command("list")
 def list_models(
     ctx: typer.Context,
-    name: Annotated[
-        list[str] | None, typer.Option("--name", help="Only this model (repeatable).")
+    model: Annotated[
+        list[str] | None, typer.Option("--model", help="Only this model (repeatable).")
+    ] = None,
+    old_name: Annotated[
+        list[str] | None, typer.Option("--name", hidden=True, help="The old name of --model.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
     """Every version of every registered model: aliases, metrics, created time, source."""
+    name = [*(model or ()), *(old_name or ())]
     from modelcycle.registry.catalog import list_versions
     from modelcycle.registry.connection import connect_tracking, mask_uri
 

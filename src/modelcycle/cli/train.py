@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from contextlib import redirect_stdout
+from contextlib import AbstractContextManager, ExitStack
 from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,6 +22,7 @@ from modelcycle.lake import layout
 from modelcycle.settings import Settings
 
 if TYPE_CHECKING:
+    from modelcycle.training.dataset import TrainingSet
     from modelcycle.training.runner import TrainedVersion
 
 
@@ -35,8 +35,22 @@ def train(
             "--window-days",
             min=1,
             max=366,
-            help="Days in the training window [default: MODELCYCLE_TRAINING_WINDOW_DAYS, 7].",
-            show_default=False,
+            help="Days in the training window.",
+            show_default="MODELCYCLE_TRAINING_WINDOW_DAYS, 7",
+        ),
+    ] = None,
+    raw: Annotated[
+        str | None,
+        typer.Option(
+            "--raw",
+            help="Raw area with maintenance.csv, the labels (path, s3:// or gs://); as `ingest`.",
+            show_default="MODELCYCLE_RAW_URL",
+        ),
+    ] = None,
+    lake: Annotated[
+        str | None,
+        typer.Option(
+            "--lake", help="Lake root the features come from.", show_default="MODELCYCLE_LAKE_URL"
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of both models.")] = 42,
@@ -56,6 +70,10 @@ def train(
     from modelcycle.store.training_runs import recorded_training
 
     settings = settings_from(ctx)
+    if raw or lake:  # the stores and the training set read them from the settings
+        settings = settings.model_copy(
+            update={"raw_url": raw or settings.raw_url, "lake_url": lake or settings.lake_url}
+        )
     end = layout.parse_day(date)
     # Every training is recorded (running, then succeeded or failed) for the training alerts.
     store = open_store(settings)
@@ -75,33 +93,30 @@ def _train(
     settings: Settings, end: date, window_days: int, seed: int
 ) -> tuple[list[TrainedVersion], str]:
     # Imported here: `modelcycle serve` must start without paying for MLflow and LightGBM.
-    from modelcycle.registry.connection import connect_tracking
-    from modelcycle.training.dataset import build_training_set
-    from modelcycle.training.models import AnomalyDetector, FaultClassifier, WindowModel
-    from modelcycle.training.runner import train_models
+    from modelcycle.training.recipe import train_window
 
-    lake, raw = lake_store(settings), raw_store(settings)
-    tracking = connect_tracking(settings)
-    with progress_bar("features", total=window_days) as progress:
-        data = build_training_set(
-            lake=lake,
-            raw=raw,
+    with ExitStack() as features_bar:
+        progress = features_bar.enter_context(progress_bar("features", total=window_days))
+
+        def training(data: TrainingSet) -> AbstractContextManager[object]:
+            features_bar.close()  # the features are built: their bar gives way to the spinner
+            stderr.print(
+                f"training on {len(data.y_train):,} windows ({int(data.y_train.sum()):,} faulty), "
+                f"testing on {len(data.y_test):,} from {data.split_at:%Y-%m-%d %H:%M}"
+            )
+            return stderr.status("training and registering both models")
+
+        trained = train_window(
+            settings,
+            lake=lake_store(settings),
+            raw=raw_store(settings),
             end=end,
             window_days=window_days,
+            seed=seed,
             on_day=lambda _day: advance(progress),
+            while_training=training,
         )
-    stderr.print(
-        f"training on {len(data.y_train):,} windows ({int(data.y_train.sum()):,} faulty), "
-        f"testing on {len(data.y_test):,} from {data.split_at:%Y-%m-%d %H:%M}"
-    )
-    models: list[tuple[str, WindowModel]] = [
-        (settings.classifier_model_name, FaultClassifier(seed=seed)),
-        (settings.anomaly_model_name, AnomalyDetector(seed=seed)),
-    ]
-    # MLflow prints progress ("View run … at …") on stdout: keep stdout for our answer.
-    with stderr.status("training and registering both models"), redirect_stdout(sys.stderr):
-        trained = train_models(tracking=tracking, data=data, end=end, models=models)
-    return trained, tracking.tracking_uri
+    return trained.versions, trained.tracking.tracking_uri
 
 
 def _as_dict(trained: TrainedVersion) -> dict[str, object]:

@@ -3,79 +3,20 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from modelcycle.cli.context import settings_from, stderr, stdout
 from modelcycle.cli.serve_access import check_open_stack, open_api_exposure
-from modelcycle.errors import InvalidInputError, ModelcycleError
+from modelcycle.errors import InvalidInputError
 from modelcycle.lake import layout
 
-STARTUP_TIMEOUT_SECONDS = 180.0
-
-
-class StackError(ModelcycleError):
-    """A service of the local stack did not start."""
-
-    exit_code = 8
-
-
-def _tool(name: str) -> str:
-    """A console script of this environment (dagster-webserver, dagster-daemon, dagster)."""
-    return str(Path(sys.executable).with_name(name))
-
-
-@dataclass
-class Service:
-    name: str
-    command: list[str]
-    health_url: str | None
-    url: str | None
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    def start(self, env: dict[str, str], log_dir: Path) -> None:
-        log = (log_dir / f"{self.name.lower().replace(' ', '-')}.log").open("ab")
-        self.process = subprocess.Popen(
-            self.command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def wait_healthy(self, deadline: float, log_dir: Path) -> None:
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise StackError(
-                    f"{self.name} exited with {self.process.returncode}; see {log_dir}"
-                )
-            if self.health_url is None or _answers(self.health_url):
-                return
-            time.sleep(0.5)
-        raise StackError(f"{self.name} did not answer {self.health_url} in time; see {log_dir}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URLs
-            return bool(response.status == 200)
-    except OSError:
-        return False
+if TYPE_CHECKING:
+    from modelcycle.orchestration.stack import Stack
 
 
 def up(
@@ -103,72 +44,30 @@ def up(
     that server is used. Ctrl-C stops everything. On a non-loopback --host, only with
     --allow-open: nothing here asks who is calling.
     """
-    from modelcycle.orchestration.instance import prepare_instance
+    from modelcycle.orchestration.stack import embedded_mlflow, local_stack
 
     settings = settings_from(ctx)
-    tracking = settings.resolved_tracking_uri
-    embedded_mlflow = not tracking.startswith(("http://", "https://"))
     check_open_stack(
         host,
         allow_open=allow_open,
         exposed=_exposed(
-            host, settings.api_key_set, embedded_mlflow, mlflow_port, dagster_port, api_port
+            host,
+            settings.api_key_set,
+            embedded_mlflow(settings),
+            mlflow_port,
+            dagster_port,
+            api_port,
         ),
     )
-    dagster_home, workspace = prepare_instance(settings)
-    log_dir = settings.home.resolve() / "logs"  # not DAGSTER_HOME/logs: Dagster owns that one
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
-    services: list[Service] = []
-    if embedded_mlflow:
-        mlflow_url = f"http://{host}:{mlflow_port}"
-        services.append(
-            Service(
-                "MLflow",
-                [
-                    sys.executable,
-                    "-m",
-                    "mlflow",
-                    "server",
-                    "--backend-store-uri",
-                    tracking,
-                    "--default-artifact-root",
-                    settings.resolved_artifact_url,
-                    "--host",
-                    host,
-                    "--port",
-                    str(mlflow_port),
-                    "--workers",
-                    "1",
-                ],
-                f"{mlflow_url}/health",
-                mlflow_url,
-            )
-        )
-        env["MODELCYCLE_TRACKING_URI"] = mlflow_url
-        # MLflow's job runner (GenAI evaluation jobs, five polling workers) is not used here
-        env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    dagster_url = f"http://{host}:{dagster_port}"
-    api_url = f"http://{host}:{api_port}"
-    services += [
-        Service(
-            "Dagster UI",
-            [_tool("dagster-webserver"), "-w", str(workspace), "-h", host, "-p", str(dagster_port)],
-            f"{dagster_url}/server_info",
-            dagster_url,
-        ),
-        Service(
-            "Dagster daemon", [_tool("dagster-daemon"), "run", "-w", str(workspace)], None, None
-        ),
-        Service(
-            "prediction API",
-            [sys.executable, "-m", "modelcycle", "serve", "--host", host, "--port", str(api_port)]
-            + (["--allow-open"] if allow_open else []),
-            f"{api_url}/healthz",
-            f"{api_url}/docs",
-        ),
-    ]
-    _run_stack(services, env, log_dir)
+    stack = local_stack(
+        settings,
+        host=host,
+        mlflow_port=mlflow_port,
+        dagster_port=dagster_port,
+        api_port=api_port,
+        allow_open=allow_open,
+    )
+    _run_stack(stack)
 
 
 def _exposed(
@@ -195,29 +94,25 @@ def _exposed(
     return exposed
 
 
-def _run_stack(services: list[Service], env: dict[str, str], log_dir: Path) -> None:
-    try:
-        for service in services:
-            with stderr.status(f"starting {service.name}"):
-                service.start(env, log_dir)
-                service.wait_healthy(time.monotonic() + STARTUP_TIMEOUT_SECONDS, log_dir)
+def _run_stack(stack: Stack) -> None:
+    from modelcycle.orchestration.stack import supervise
+
+    def started() -> None:
         table = Table(title="modelcycle is up (Ctrl-C stops everything)")
         table.add_column("service")
         table.add_column("address")
-        for service in services:
+        for service in stack.services:
             table.add_row(service.name, service.url or "(background)")
-        table.add_row("logs", str(log_dir))
+        table.add_row("logs", str(stack.log_dir))
         stdout.print(table)
         sys.stdout.flush()
-        while all(s.process is not None and s.process.poll() is None for s in services):
-            time.sleep(1)
-        dead = next(s for s in services if s.process is not None and s.process.poll() is not None)
-        raise StackError(f"{dead.name} stopped unexpectedly; see {log_dir}")
-    except KeyboardInterrupt:
-        stderr.print("stopping")
-    finally:
-        for service in reversed(services):
-            service.stop()
+
+    supervise(
+        stack,
+        starting=lambda service: stderr.status(f"starting {service.name}"),
+        started=started,
+        stopping=lambda: stderr.print("stopping"),
+    )
 
 
 def backfill(
@@ -232,6 +127,7 @@ def backfill(
     """
     from modelcycle.orchestration.instance import prepare_instance
     from modelcycle.orchestration.sensors import DAILY_JOB
+    from modelcycle.orchestration.stack import StackError, tool
 
     settings = settings_from(ctx)
     first = layout.parse_day(start, option="--start")
@@ -245,7 +141,7 @@ def backfill(
         )
     dagster_home, workspace = prepare_instance(settings)
     command = [
-        _tool("dagster"),
+        tool("dagster"),
         "job",
         "backfill",
         "-w",

@@ -6,19 +6,19 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from modelcycle.errors import DataNotFoundError, InvalidInputError
+from modelcycle.lake import layout
 from modelcycle.storage import ObjectStore
 
-FLEET_FILE = "devices.csv"
 FLEET_COLUMNS = ("device_id", "customer_id", "site", "device_type")
 
 
 def read_fleet(raw: ObjectStore) -> pa.Table:
     """The register, typed as strings; a clear error when it is missing or malformed."""
-    if not raw.exists(FLEET_FILE):
-        raise DataNotFoundError(f"no fleet register at {raw.url(FLEET_FILE)}")
+    if not raw.exists(layout.FLEET_FILE):
+        raise DataNotFoundError(f"no fleet register at {raw.url(layout.FLEET_FILE)}")
     try:
         return pacsv.read_csv(
-            pa.BufferReader(raw.read_bytes(FLEET_FILE)),
+            pa.BufferReader(raw.read_bytes(layout.FLEET_FILE)),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(FLEET_COLUMNS, pa.string()),
                 include_columns=list(FLEET_COLUMNS),
@@ -27,7 +27,7 @@ def read_fleet(raw: ObjectStore) -> pa.Table:
     except (pa.ArrowInvalid, KeyError) as error:
         reason = str(error).splitlines()[0]
         raise InvalidInputError(
-            f"{raw.url(FLEET_FILE)} is not a valid register: {reason}"
+            f"{raw.url(layout.FLEET_FILE)} is not a valid register: {reason}"
         ) from error
 
 

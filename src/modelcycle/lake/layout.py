@@ -1,4 +1,5 @@
-"""Where each table of the lake lives, relative to the lake root.
+"""Where each table of the lake lives, relative to the lake root, and each file of the raw area,
+relative to the raw root: every path the code reads or writes is built here.
 
 Each day's readings are one Parquet object, so a partition is committed by a single atomic
 publish on every backend (rename locally, one completed upload on S3/GCS): readers see the whole
@@ -13,6 +14,8 @@ from datetime import date, datetime
 from modelcycle.errors import InvalidInputError
 
 READINGS_FILE = "part-0.parquet"
+FLEET_FILE = "devices.csv"  # raw area: the fleet register
+LEDGER_FILE = "maintenance.csv"  # raw area: the maintenance ledger (labels)
 _DATE_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -28,10 +31,6 @@ def parse_day(text: str, *, option: str = "--date") -> date:
 
 def readings_partition(day: date) -> str:
     return f"readings/date={day.isoformat()}/{READINGS_FILE}"
-
-
-def readings_glob() -> str:
-    return f"readings/date=*/{READINGS_FILE}"
 
 
 def features_partition(day: date) -> str:
@@ -56,3 +55,25 @@ def ingest_report(day: date) -> str:
 
 def raw_day_folder(day: date) -> str:
     return day.isoformat()
+
+
+def raw_device_log(day: date, device: str) -> str:
+    return f"{raw_day_folder(day)}/{device}.csv"
+
+
+def raw_device_logs_glob(day: str = "*") -> str:
+    """The plain device logs of a day (`day` as YYYY-MM-DD text), or of every day."""
+    return f"{day}/device-*.csv"
+
+
+def scores_partition(day: date, model: str) -> str:
+    return f"scores/date={day.isoformat()}/{model}.parquet"
+
+
+def predictions_glob(day: date) -> str:
+    return f"predictions/date={day.isoformat()}/*.parquet"
+
+
+def predictions_part(day: str, part_id: str) -> str:
+    """`day` as the YYYY-MM-DD text the prediction log already holds."""
+    return f"predictions/date={day}/part-{part_id}.parquet"

@@ -10,8 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from modelcycle.errors import RegistryError
 from modelcycle.registry.connection import first_line
-from modelcycle.serving.model import LoadedModel, load_verified_model
-from modelcycle.serving.registry_source import RegistrySource
+from modelcycle.registry.loading import LoadedModel, RegistrySource, load_verified_model
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ from modelcycle.monitoring.scoring import (
     write_scores,
 )
 from modelcycle.registry.connection import registry_client
+from modelcycle.registry.loading import RegistrySource
 from modelcycle.registry.versions import CHALLENGER, CHAMPION
-from modelcycle.serving.registry_source import RegistrySource
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
 from modelcycle.storage.configured import lake_store, raw_store

@@ -14,13 +14,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from modelcycle.features.windows import WINDOW_START
+from modelcycle.lake import layout
 from modelcycle.lake.schema import DEVICE_COLUMN
 from modelcycle.storage import ObjectStore
 
 
 def online_predictions(lake: ObjectStore, day: date, model: str, version: str) -> pa.Table | None:
     """The day's logged predictions of one model version that name a device-window."""
-    keys = lake.glob(f"predictions/date={day.isoformat()}/*.parquet")
+    keys = lake.glob(layout.predictions_glob(day))
     if not keys:
         return None
     table = pa.concat_tables(

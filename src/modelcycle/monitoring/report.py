@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from modelcycle.errors import InvalidInputError
-from modelcycle.monitoring.queries import DailyAccuracy, daily_metric, latest_drift, window_average
 from modelcycle.store import Store
+from modelcycle.store.evaluations import DailyAccuracy, daily_metric, latest_drift, window_average
 
 AVERAGE_DAYS = 7
 

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from modelcycle.features.store import load_features
 from modelcycle.features.windows import WINDOW_START
+from modelcycle.lake import layout
 from modelcycle.lake.schema import DEVICE_COLUMN
 from modelcycle.monitoring.champions import ServedVersion
 from modelcycle.storage import ObjectStore
@@ -32,10 +33,6 @@ SCORES_SCHEMA = pa.schema(
     ]
 )
 SCORE_BATCH_ROWS = 8192
-
-
-def scores_key(day: date, model: str) -> str:
-    return f"scores/date={day.isoformat()}/{model}.parquet"
 
 
 def day_features(lake: ObjectStore, day: date, served: ServedVersion) -> pa.Table:
@@ -76,7 +73,7 @@ def score_table(features: pa.Table, served: ServedVersion) -> pa.Table:
 def write_scores(lake: ObjectStore, day: date, table: pa.Table) -> str:
     """Write aside, then put the object whole (a rename locally, one PUT on S3/GCS)."""
     model = table.column("model")[0].as_py() if table.num_rows else "empty"
-    key = scores_key(day, model)
+    key = layout.scores_partition(day, model)
     with tempfile.TemporaryDirectory(prefix="modelcycle-scores-") as scratch:
         path = Path(scratch) / "scores.parquet"
         pq.write_table(table, path, compression="zstd")
@@ -85,7 +82,7 @@ def write_scores(lake: ObjectStore, day: date, table: pa.Table) -> str:
 
 
 def read_scores(lake: ObjectStore, day: date, model: str) -> pa.Table | None:
-    key = scores_key(day, model)
+    key = layout.scores_partition(day, model)
     if not lake.exists(key):
         return None
     return pq.read_table(pa.BufferReader(lake.read_bytes(key)))

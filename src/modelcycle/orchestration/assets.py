@@ -7,53 +7,32 @@ check (data quality, the model gate) stops what comes after it.
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import dagster as dg
 
-from modelcycle.errors import DataNotFoundError, InvalidInputError, ModelValidationError
+from modelcycle.errors import DataNotFoundError
 from modelcycle.features.store import build_day_features, local_copy, readings_spec
 from modelcycle.lake import layout
 from modelcycle.lake.fleet import device_ids
 from modelcycle.lake.ingest import IngestOptions, ingest_day
 from modelcycle.lake.report import IngestReport
+from modelcycle.orchestration.keys import (
+    CLASSIFIER_KEY,
+    DETECTOR_KEY,
+    GATE_CHECK,
+    MODEL_STALE_AFTER,
+    NETWORK_RETRY,
+    QUALITY_CHECK,
+    retried_only_if_transient,
+)
 from modelcycle.orchestration.partitions import daily_partitions, partition_day
 from modelcycle.orchestration.quality import judge_partition, null_shares
 from modelcycle.orchestration.resources import ModelcycleResource
+from modelcycle.orchestration.training import train_day
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
-
-CLASSIFIER_KEY = dg.AssetKey("classifier_model")
-DETECTOR_KEY = dg.AssetKey("anomaly_model")
-QUALITY_CHECK = "data_quality"
-MODEL_STALE_AFTER = timedelta(hours=36)  # as the shipped `model_stale` alert rule
-GATE_CHECK = "metric_gate"
-
-# Storage and the registry fail transiently; back off, with jitter so retries do not align.
-NETWORK_RETRY = dg.RetryPolicy(
-    max_retries=3, delay=2.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
-
-
-@contextmanager
-def retried_only_if_transient() -> Iterator[None]:
-    """Bad data or a refused model fails the step at once: retrying cannot fix either. Storage
-    and registry errors (and anything unexpected) go to `NETWORK_RETRY`."""
-    try:
-        yield
-    except (InvalidInputError, DataNotFoundError, ModelValidationError) as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from error
-
-
-def _mlflow_run_url(settings: Settings, experiment_id: str, run_id: str) -> str:
-    from modelcycle.registry.connection import mask_uri
-
-    base = mask_uri(settings.resolved_tracking_uri)  # a link in the Dagster UI: no credentials
-    if not base.startswith(("http://", "https://")):
-        return f"mlflow://{run_id}"  # embedded store: no UI address to link to
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def build_assets(settings: Settings) -> list[Any]:
@@ -123,8 +102,6 @@ def build_assets(settings: Settings) -> list[Any]:
         context: dg.AssetExecutionContext, modelcycle: ModelcycleResource
     ) -> Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult]:
         """Train both models on the window ending with the day, register, gate against champions."""
-        from modelcycle.orchestration.training import train_day
-
         yield from train_day(context, modelcycle, partition_day(context))
 
     return [readings, features, models, *_monitoring_assets(partitions)]

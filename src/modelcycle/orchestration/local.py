@@ -13,8 +13,9 @@ import dagster as dg
 
 from modelcycle.orchestration.sensors import DAILY_JOB, step_failure_reason
 
-# Steps' own log lines stay in the run's record (the UI shows them); the terminal gets warnings.
-QUIET_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Steps' own log lines stay in the run's record (the UI shows them), a failed step's traceback
+# included; the outcome says in one line what failed or which check stopped the day, and why.
+QUIET_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 LAKE_ONLY = (dg.AssetKey("readings"), dg.AssetKey("features"))
 
 
@@ -23,8 +24,8 @@ class DayOutcome:
     day: date
     succeeded: bool
     run_id: str
-    versions: dict[str, str] = field(default_factory=dict)  # model asset → registered version
-    failed_checks: list[str] = field(default_factory=list)  # "asset check: why"
+    versions: dict[str, str] = field(default_factory=dict)  # registered model → its new version
+    failed_checks: list[str] = field(default_factory=list)  # "model check: why"
     failed_steps: list[str] = field(default_factory=list)  # "step: first line of the error"
     accuracy: dict[str, float] = field(default_factory=dict)  # "model role" → accuracy
 
@@ -49,10 +50,15 @@ def run_day(
         asset_selection=list(assets) if assets is not None else None,
         run_config=QUIET_RUN_CONFIG,
     )
+    trained = [
+        m for m in result.asset_materializations_for_node("models") if "version" in m.metadata
+    ]
+    # a model is named as in the registry, in every line a person reads, not by its asset key
+    names = {
+        m.asset_key.to_user_string(): str(m.metadata["registered_model"].value) for m in trained
+    }
     versions = {
-        m.asset_key.to_user_string(): str(m.metadata["version"].value)
-        for m in result.asset_materializations_for_node("models")
-        if "version" in m.metadata
+        names[m.asset_key.to_user_string()]: str(m.metadata["version"].value) for m in trained
     }
     accuracy = {
         name.removesuffix(" accuracy"): float(value.value)  # type: ignore[arg-type]
@@ -60,7 +66,8 @@ def run_day(
         for name, value in m.metadata.items()
     }
     failed_checks = [
-        f"{e.asset_key.to_user_string()} {e.check_name}: {e.description or 'failed'}"
+        f"{names.get(e.asset_key.to_user_string(), e.asset_key.to_user_string())} "
+        f"{e.check_name}: {e.description or 'failed'}"
         for e in result.get_asset_check_evaluations()
         if not e.passed
     ]

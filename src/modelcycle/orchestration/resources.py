@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
@@ -19,21 +20,30 @@ if TYPE_CHECKING:
 
 
 class ModelcycleResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Settings come from MODELCYCLE_* as for the CLI; nothing is configured twice."""
+    """Settings come from MODELCYCLE_* as for the CLI; nothing is configured twice.
+
+    Dagster re-creates the resource from its (empty) config for each run or tick, so Settings
+    cannot be handed in; they are read once, on first use, and every step of the run gets the
+    same object.
+    """
+
+    _settings: Settings | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Our log lines in a run follow MODELCYCLE_LOG_FORMAT and carry the Dagster run id;
         Dagster keeps them with the run (its captured stderr, shown in the UI)."""
         import structlog
 
-        from modelcycle.observability import configure_logging
+        from modelcycle.observability import configure_logging_once
 
-        configure_logging(self.settings())
+        configure_logging_once(self.settings())  # the CLI running a job in-process already did
         if context.run_id:
             structlog.contextvars.bind_contextvars(dagster_run_id=context.run_id)
 
     def settings(self) -> Settings:
-        return Settings()
+        if self._settings is None:
+            self._settings = Settings()
+        return self._settings
 
     def lake(self) -> ObjectStore:
         return lake_store(self.settings())

@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from modelcycle.lake import layout
 from modelcycle.lake.fleet import device_ids
+from modelcycle.orchestration.keys import CLASSIFIER_KEY, DETECTOR_KEY
 from modelcycle.orchestration.resources import ModelcycleResource
 from modelcycle.settings import Settings
 
@@ -30,7 +32,7 @@ def complete_days(modelcycle: ModelcycleResource, after: str | None) -> list[str
     """Days in the raw area, after `after`, with a log file for every device of the fleet."""
     raw = modelcycle.raw()
     fleet = device_ids(raw)
-    days = sorted({key.split("/")[0] for key in raw.glob("*/device-*.csv")})
+    days = sorted({key.split("/")[0] for key in raw.glob(layout.raw_device_logs_glob())})
     complete = []
     for day in days:
         if after is not None and day <= after:
@@ -38,7 +40,8 @@ def complete_days(modelcycle: ModelcycleResource, after: str | None) -> list[str
         if not _is_day(day):
             continue
         present = {
-            key.rsplit("/", 1)[1].removesuffix(".csv") for key in raw.glob(f"{day}/device-*.csv")
+            key.rsplit("/", 1)[1].removesuffix(".csv")
+            for key in raw.glob(layout.raw_device_logs_glob(day))
         }
         if fleet <= present:
             complete.append(day)
@@ -180,7 +183,6 @@ def _sensors(settings: Settings, job: Any) -> list[dg.SensorDefinition]:
         the UI) or no training by the deadline, even on a day nothing runs.
         """
         from modelcycle.alerting.facts import check_monitored
-        from modelcycle.orchestration.assets import CLASSIFIER_KEY, DETECTOR_KEY
 
         records = context.instance.get_freshness_state_records([CLASSIFIER_KEY, DETECTOR_KEY])
         freshness = ", ".join(

@@ -7,7 +7,6 @@ is a one-line error within seconds instead of a hang.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
 import mlflow
@@ -16,22 +15,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from modelcycle.errors import RegistryError
+from modelcycle.observability import route_mlflow_output
+from modelcycle.registry.uris import is_tracking_server
+from modelcycle.registry.uris import mask_uri as mask_uri  # re-exported: callers show URIs
 from modelcycle.settings import Settings
 
 HEALTH_TIMEOUT_SECONDS = 5.0
-
-# `scheme://user:password@` in a URI or anywhere in a message; greedy up to the last `@` before
-# the host, so a password with an unescaped `@` is masked whole.
-_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]+@")
-
-
-def mask_uri(text: str) -> str:
-    """`text` with the credentials of every URI in it replaced by `***`, for messages and logs.
-
-    A tracking URI may carry them (`http://user:token@mlflow.internal`), and MLflow and requests
-    repeat the URI in their errors; everything that shows a URI or such an error goes through here.
-    """
-    return _CREDENTIALS.sub(r"\g<scheme>***@", text)
 
 
 @dataclass(frozen=True)
@@ -64,6 +53,7 @@ def _prepare_environment(settings: Settings) -> None:
     """MLflow reads these from the process environment; we derive them from our settings."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    route_mlflow_output()
     if settings.s3_endpoint_url:
         os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", settings.s3_endpoint_url)
 
@@ -80,7 +70,7 @@ def connect_tracking(settings: Settings) -> Tracking:
     """Point MLflow at the configured tracking URI and make sure the experiment exists."""
     uri = settings.resolved_tracking_uri
     _prepare_environment(settings)
-    if uri.startswith(("http://", "https://")):
+    if is_tracking_server(uri):
         check_server(uri)
     if uri.startswith("sqlite:///"):
         settings.home.mkdir(parents=True, exist_ok=True)
@@ -92,7 +82,7 @@ def connect_tracking(settings: Settings) -> Tracking:
         experiment = client.get_experiment_by_name(settings.experiment_name)
         if experiment is None:
             artifact_location = settings.artifact_url
-            if artifact_location is None and not uri.startswith(("http://", "https://")):
+            if artifact_location is None and not is_tracking_server(uri):
                 artifact_location = settings.resolved_artifact_url
             experiment_id = client.create_experiment(
                 settings.experiment_name, artifact_location=artifact_location

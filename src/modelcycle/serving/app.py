@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from modelcycle.errors import DataNotFoundError, InvalidInputError, ModelcycleError, StorageError
 from modelcycle.lake.fleet import device_ids
+from modelcycle.registry.loading import RegistrySource, VersionSource
 from modelcycle.serving.authentication import TASK_NAME as KEY_POLL
 from modelcycle.serving.authentication import KeyDirectory
 from modelcycle.serving.background import BackgroundTasks
@@ -25,7 +26,6 @@ from modelcycle.serving.metrics import ApiMetrics
 from modelcycle.serving.middleware import ServingMiddleware
 from modelcycle.serving.prediction_log import TASK_NAME as PREDICTION_LOG
 from modelcycle.serving.prediction_log import PredictionLog
-from modelcycle.serving.registry_source import RegistrySource, VersionSource
 from modelcycle.serving.releases import close_releases, release_routes
 from modelcycle.serving.routes import health, predictions
 from modelcycle.serving.services import ServedAccuracy, Services, document_bearer_auth

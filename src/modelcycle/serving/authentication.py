@@ -29,6 +29,7 @@ import structlog
 
 from modelcycle.access.identity import LOCAL_ADMIN, SERVICE_API_KEYS, Identity
 from modelcycle.errors import ModelcycleError
+from modelcycle.imports import FIRST_USE_IMPORTS
 from modelcycle.serving.background import TaskHealth, run_round
 from modelcycle.serving.manager import describe_error
 from modelcycle.settings import Settings
@@ -179,11 +180,11 @@ class KeyDirectory:
 
     def _read(self, used: Mapping[int, datetime]) -> dict[str, KeyHolder]:
         # Imported here, like the store, to keep the API's start fast.
-        from modelcycle.access.keys import key_holders, record_key_use
-
-        if self._store is None:
+        with FIRST_USE_IMPORTS:
+            from modelcycle.access.keys import key_holders, record_key_use
             from modelcycle.store import open_store
 
+        if self._store is None:
             self._store = open_store(self.settings)
         with self._store.session() as session:
             if used:

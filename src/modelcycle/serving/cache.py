@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from modelcycle.errors import StorageError
-from modelcycle.serving.model import VersionRecord
+from modelcycle.registry.loading import VersionRecord
 
 log = structlog.get_logger(__name__)
 

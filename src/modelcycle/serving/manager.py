@@ -21,9 +21,13 @@ from typing import Literal
 import structlog
 
 from modelcycle.errors import DataNotFoundError, ModelcycleError, ModelValidationError
+from modelcycle.registry.loading import (
+    LoadedModel,
+    VersionRecord,
+    VersionSource,
+    load_verified_model,
+)
 from modelcycle.serving.cache import ArtifactCache
-from modelcycle.serving.model import LoadedModel, VersionRecord, load_verified_model
-from modelcycle.serving.registry_source import VersionSource
 
 log = structlog.get_logger(__name__)
 

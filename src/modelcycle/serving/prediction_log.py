@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
 
+from modelcycle.lake import layout
 from modelcycle.serving.background import TaskHealth
 from modelcycle.serving.manager import describe_error
 from modelcycle.storage import ObjectStore
@@ -58,10 +59,6 @@ class PredictionBatch:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def predictions_part(day: str, part_id: str) -> str:
-    return f"predictions/date={day}/part-{part_id}.parquet"
 
 
 def _to_table(batches: list[PredictionBatch]) -> pa.Table:
@@ -199,7 +196,7 @@ class PredictionLog:
             buffer = io.BytesIO()
             pq.write_table(table, buffer, compression="zstd")
             part_id = f"{datetime.now(UTC):%H%M%S%f}-{uuid.uuid4().hex[:8]}"
-            self.lake.write_bytes(predictions_part(day, part_id), buffer.getvalue())
+            self.lake.write_bytes(layout.predictions_part(day, part_id), buffer.getvalue())
         except Exception as error:  # noqa: BLE001 - logged (with its traceback once), counted
             # Broad on purpose: the writer must outlive any failure of the lake (a GCS 5xx surfaces
             # as gcsfs's own HttpError, a removed temp folder as an OSError). Logged with its

@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 
 from modelcycle.features.windows import WINDOW_START, compute_features
+from modelcycle.registry.loading import LoadedModel
 from modelcycle.serving.inputs import feature_matrix, readings_table
-from modelcycle.serving.model import LoadedModel
 from modelcycle.serving.schemas import DeviceReadings, PredictRequest, parse_json_body
 from modelcycle.serving.workload import check_value_budget
 

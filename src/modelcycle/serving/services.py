@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI, Request
 
 from modelcycle.errors import ModelcycleError
+from modelcycle.imports import FIRST_USE_IMPORTS
 from modelcycle.serving.authentication import KeyDirectory
 from modelcycle.serving.background import BackgroundTasks
 from modelcycle.serving.manager import ModelManager, describe_error
@@ -60,11 +61,11 @@ class ServedAccuracy:
 
     def _read(self) -> Mapping[str, float]:
         # Imported here, like the store, to keep the API's start fast.
-        from modelcycle.monitoring.queries import accuracy_averages
+        with FIRST_USE_IMPORTS:
+            from modelcycle.store import open_store
+            from modelcycle.store.evaluations import accuracy_averages
 
         if self._store is None:
-            from modelcycle.store import open_store
-
             self._store = open_store(self.settings)
         return accuracy_averages(self._store, self.names, window_days=ACCURACY_WINDOW_DAYS)
 

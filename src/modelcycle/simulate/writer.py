@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from modelcycle.lake import layout
 from modelcycle.simulate.fleet import (
     Anomaly,
     Fault,
@@ -54,7 +55,8 @@ class _DayWriter:
         self.plan = plan
         self.day_index = day_index
         self.day = plan.spec.day_list[day_index]
-        self.folder = out_dir / self.day.isoformat()
+        self.out_dir = out_dir
+        self.folder = out_dir / layout.raw_day_folder(self.day)
         self.sensors = sensor_names(plan.spec.sensors)
         self.timestamps = day_timestamps(self.day)
         self.faults: dict[int, list[Fault]] = defaultdict(list)
@@ -67,16 +69,18 @@ class _DayWriter:
     def write_device(self, device: int) -> int:
         signal_rng, log_rng = device_day_rngs(self.plan.spec.seed, device, self.day_index)
         name = self.plan.devices[device].device_id
+        path = self.out_dir / layout.raw_device_log(self.day, name)
         if (device, self.day_index) in self.plan.unreadable:
             header = ",".join(["timestamp", "device_id", *self.sensors])
             return write_atomically(
-                self.folder / f"{name}.csv", unreadable_content(header, log_rng)
+                self.out_dir / layout.raw_device_log(self.day, name),
+                unreadable_content(header, log_rng),
             )
         values = device_day_values(
             self.plan, device, self.day, self.faults[device], self.anomalies[device], signal_rng
         )
         text = format_log(values, self.timestamps, name, self.sensors, log_rng)
-        return write_atomically(self.folder / f"{name}.csv", text.encode())
+        return write_atomically(path, text.encode())
 
 
 def _write_tables(plan: FleetPlan, out_dir: Path) -> int:
@@ -98,8 +102,10 @@ def _write_tables(plan: FleetPlan, out_dir: Path) -> int:
         },
         schema={c: pl.String for c in ("device_id", "fault_start", "confirmed_at", "fault_type")},
     )
-    written = write_atomically(out_dir / "devices.csv", devices.write_csv().encode())
-    return written + write_atomically(out_dir / "maintenance.csv", maintenance.write_csv().encode())
+    written = write_atomically(out_dir / layout.FLEET_FILE, devices.write_csv().encode())
+    return written + write_atomically(
+        out_dir / layout.LEDGER_FILE, maintenance.write_csv().encode()
+    )
 
 
 def simulate_fleet(

@@ -7,26 +7,26 @@ that is all that would be known then; a fault still undetected at the cut-off lo
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from modelcycle.errors import DataNotFoundError, InvalidInputError
 from modelcycle.features.windows import WINDOW_MINUTES, WINDOW_START
+from modelcycle.lake import layout
 from modelcycle.lake.schema import DEVICE_COLUMN
 from modelcycle.storage import ObjectStore, duck
 
-LEDGER_FILE = "maintenance.csv"
 LEDGER_COLUMNS = ("device_id", "fault_start", "confirmed_at", "fault_type")
 LABEL_COLUMN = "faulty"
 
 
 def read_ledger(raw: ObjectStore) -> pa.Table:
     """The maintenance ledger from the raw area, typed; a clear error if missing or malformed."""
-    if not raw.exists(LEDGER_FILE):
-        raise DataNotFoundError(f"no maintenance ledger at {raw.url(LEDGER_FILE)}")
-    data = raw.read_bytes(LEDGER_FILE)
+    if not raw.exists(layout.LEDGER_FILE):
+        raise DataNotFoundError(f"no maintenance ledger at {raw.url(layout.LEDGER_FILE)}")
+    data = raw.read_bytes(layout.LEDGER_FILE)
     try:
         table = pacsv.read_csv(
             pa.BufferReader(data),
@@ -43,7 +43,7 @@ def read_ledger(raw: ObjectStore) -> pa.Table:
     except (pa.ArrowInvalid, KeyError) as error:
         reason = str(error).splitlines()[0]
         raise InvalidInputError(
-            f"{raw.url(LEDGER_FILE)} is not a valid ledger: {reason}"
+            f"{raw.url(layout.LEDGER_FILE)} is not a valid ledger: {reason}"
         ) from error
     return table
 
@@ -72,7 +72,3 @@ def label_windows(windows: pa.Table, ledger: pa.Table, known_at: datetime) -> pa
         con.close()
     labels: pa.Array = result.column(LABEL_COLUMN).combine_chunks()
     return labels
-
-
-def end_of_day(day_start: datetime) -> datetime:
-    return day_start + timedelta(days=1)

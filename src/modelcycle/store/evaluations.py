@@ -1,4 +1,6 @@
-"""Reading the monitoring store: accuracy over time, 7-day averages, the latest drift."""
+"""Reading what monitoring recorded in the store: accuracy over time, 7-day averages, the latest
+drift. The API's accuracy gauge reads these too, so they live with the store, not in
+`monitoring`."""
 
 from __future__ import annotations
 

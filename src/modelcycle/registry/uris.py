@@ -1,0 +1,25 @@
+"""What a tracking URI is, and how it is shown: plain string rules, so callers that must start
+fast (the Dagster code location, the API) need not import MLflow to ask."""
+
+from __future__ import annotations
+
+import re
+
+# `scheme://user:password@` in a URI or anywhere in a message; greedy up to the last `@` before
+# the host, so a password with an unescaped `@` is masked whole.
+_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]+@")
+
+
+def is_tracking_server(uri: str) -> bool:
+    """True for an MLflow tracking server (http or https); false for an embedded store (sqlite,
+    a folder), which has no UI address, no /health and keeps its artifacts beside the home."""
+    return uri.startswith(("http://", "https://"))
+
+
+def mask_uri(text: str) -> str:
+    """`text` with the credentials of every URI in it replaced by `***`, for messages and logs.
+
+    A tracking URI may carry them (`http://user:token@mlflow.internal`), and MLflow and requests
+    repeat the URI in their errors; everything that shows a URI or such an error goes through here.
+    """
+    return _CREDENTIALS.sub(r"\g<scheme>***@", text)
