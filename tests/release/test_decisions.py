@@ -11,10 +11,11 @@ from sqlalchemy import delete, update
 
 from modelcycle.access.identity import SYSTEM, Identity
 from modelcycle.errors import ConflictError, DataNotFoundError, InvalidInputError, NotPermittedError
-from modelcycle.release.rules import DecisionRecord
+from modelcycle.release.rules import DecisionRecord, metric_gate
 from modelcycle.release.service import Releases
 from modelcycle.store import Store
 from modelcycle.store.tables import ReleaseDecision
+from modelcycle.training.gate import judge
 from tests.release.conftest import (
     GATES_FAILED,
     GATES_PASSED,
@@ -207,3 +208,29 @@ def test_two_approvals_of_one_model_at_once_record_the_moves_as_they_happened(
         "champion": second.alias_to,
         "previous": first.alias_to,
     }
+
+
+def test_the_metric_gates_verdict_is_carried_as_the_metric_gate(
+    releases: Releases, client: MlflowClient, model_name: str, people: dict[str, Identity]
+) -> None:
+    verdict = judge(
+        model_name,
+        "2",
+        {"accuracy": 0.9, "pr_auc": 0.5},
+        {"accuracy": 0.9, "pr_auc": 0.7},
+        "1",
+        0.02,
+    )
+    register_versions(client, model_name, 2)
+    request = releases.open(
+        model=model_name,
+        version="2",
+        requested_by=people["otto"],
+        gates=[metric_gate(verdict.as_dict())],
+    )
+    (gate,) = request.gates
+    assert (gate.name, gate.passed) == ("metric", False)
+    assert "pr_auc 0.500 < champion v1's 0.700" in gate.detail
+    assert gate.values["champion_metrics"] == {"accuracy": 0.9, "pr_auc": 0.7}
+    with pytest.raises(NotPermittedError, match="failed gate"):
+        releases.approve(request.id, actor=people["alice"])

@@ -51,6 +51,15 @@ class GateResult:
         return cls(name, passed, str(data.get("detail") or ""), dict(values))
 
 
+def metric_gate(verdict: Mapping[str, Any]) -> GateResult:
+    """The metric gate's verdict (`training.gate.GateResult.as_dict()`) as a release gate.
+
+    Its `name` is the model's, so the gate is named `metric`; the numbers go to `values`.
+    """
+    values = {k: v for k, v in verdict.items() if k not in ("name", "passed", "reason")}
+    return GateResult("metric", bool(verdict["passed"]), str(verdict.get("reason") or ""), values)
+
+
 def parse_gates(results: Sequence[Mapping[str, Any] | GateResult]) -> list[GateResult]:
     return [r if isinstance(r, GateResult) else GateResult.from_dict(r) for r in results]
 
