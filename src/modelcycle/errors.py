@@ -42,3 +42,15 @@ class ModelValidationError(ModelcycleError):
     """A trained model failed a check that must pass before it is registered."""
 
     exit_code = 6
+
+
+class NotPermittedError(ModelcycleError):
+    """The acting user may not do this: their role is too low, or it is their own request."""
+
+    exit_code = 9
+
+
+class ConflictError(ModelcycleError):
+    """The thing acted on is no longer in a state that allows it (e.g. a decided request)."""
+
+    exit_code = 10

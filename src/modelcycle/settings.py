@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     )
     quality_max_quarantine_share: float = Field(default=0.05, ge=0, le=1)
     quality_max_null_share: float = Field(default=0.2, ge=0, le=1)
+    release_auto_approve: bool | None = Field(
+        default=None,
+        description="The system approves a request whose gates all pass; default: on in local "
+        "and dev, off in prod.",
+    )
     dagster_home: Path | None = Field(default=None, description="DAGSTER_HOME; <home>/dagster.")
     dagster_postgres_url: SecretStr | None = Field(
         default=None,
@@ -156,6 +161,12 @@ class Settings(BaseSettings):
         return frozenset(
             k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()
         )
+
+    @property
+    def resolved_release_auto_approve(self) -> bool:
+        if self.release_auto_approve is not None:
+            return self.release_auto_approve
+        return self.environment != "prod"
 
     @property
     def resolved_serving_cache_dir(self) -> Path:

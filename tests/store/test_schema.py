@@ -22,6 +22,8 @@ TABLES = {
     "alert_events",
     "api_keys",
     "users",
+    "release_requests",
+    "release_decisions",
     "alert_states",
     "deliveries",
     "drift_results",

@@ -36,6 +36,8 @@ EXIT_CODES = (
     (6, "a trained model failed a check that must pass before registration"),
     (7, "the monitoring store's schema is out of date: modelcycle db upgrade"),
     (8, "up/backfill: a service did not start, or Dagster refused"),
+    (9, "not permitted: the acting user's role, or their own release request"),
+    (10, "conflict: the release request is already decided or superseded"),
     (INTERNAL_ERROR_EXIT_CODE, "internal error: a bug in modelcycle (traceback in a file)"),
     (INTERRUPTED_EXIT_CODE, "interrupted (Ctrl-C)"),
 )

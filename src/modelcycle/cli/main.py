@@ -19,6 +19,7 @@ from modelcycle.cli.failures import INTERRUPTED_EXIT_CODE, exit_codes_epilog, re
 from modelcycle.cli.ingest import ingest
 from modelcycle.cli.models import models_app
 from modelcycle.cli.monitor import evaluate, monitor_app, score
+from modelcycle.cli.release import release_app
 from modelcycle.cli.serve import serve
 from modelcycle.cli.simulate import simulate
 from modelcycle.cli.train import train
@@ -98,6 +99,7 @@ app.add_typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(release_app, name="release")
 
 
 # What an option's value looks like in --help, by option name; other values by type.

@@ -26,6 +26,7 @@ from modelcycle.serving.metrics import ApiMetrics
 from modelcycle.serving.middleware import ServingMiddleware
 from modelcycle.serving.prediction_log import TASK_NAME as PREDICTION_LOG
 from modelcycle.serving.prediction_log import PredictionLog
+from modelcycle.serving.releases import close_releases, release_routes
 from modelcycle.serving.routes import health, predictions
 from modelcycle.serving.services import ServedAccuracy, Services, document_bearer_auth
 from modelcycle.serving.webhooks import RecentDeliveries, webhooks
@@ -200,6 +201,7 @@ def create_app(
             yield
         finally:
             await _teardown(services)
+            await asyncio.to_thread(close_releases, app)
 
     app = FastAPI(
         title="modelcycle prediction API",
@@ -221,6 +223,7 @@ def create_app(
     app.include_router(predictions)
     app.include_router(webhooks)
     app.include_router(identity_routes)
+    app.include_router(release_routes)
     mount_offline_docs(app)
     _install_error_handlers(app)
     app.add_middleware(

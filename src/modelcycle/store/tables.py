@@ -200,3 +200,47 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+# --- release (issue 14): requests to move `champion`, and the decisions on them ---------------
+
+
+class ReleaseRequest(Base):
+    """A registered challenger asking to become `champion`, with the gate results it came with.
+
+    `state` is the request's current state; it only ever changes in the transaction that appends
+    the `ReleaseDecision` saying why, so the decisions are the trail and `state` their summary.
+    """
+
+    __tablename__ = "release_requests"
+    __table_args__ = (UniqueConstraint("model", "version", "environment"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str] = mapped_column(String(40))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime]
+    # pending | approved | rejected | superseded | rolled_back
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    gate_results: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    environment: Mapped[str] = mapped_column(String(20))
+    lineage: Mapped[dict[str, Any]]
+
+
+class ReleaseDecision(Base):
+    """One decision on a release request: append-only, never updated or deleted."""
+
+    __tablename__ = "release_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("release_requests.id"), index=True)
+    # open | approve | reject | supersede | rollback
+    action: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(64))
+    actor_kind: Mapped[str] = mapped_column(String(20))  # person | service | system
+    at: Mapped[datetime]
+    comment: Mapped[str] = mapped_column(Text)
+    gate_results: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    alias_from: Mapped[str | None] = mapped_column(String(40))  # champion's version before
+    alias_to: Mapped[str | None] = mapped_column(String(40))  # and after
+    override_reason: Mapped[str | None] = mapped_column(Text)

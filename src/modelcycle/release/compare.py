@@ -1,0 +1,143 @@
+"""Two versions of a model side by side: what a person reads before deciding a release.
+
+`facts` reads a version from the registry (its tags, and its training run's params and metrics);
+`side_by_side` is pure and gives the rows the CLI prints and the API returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from modelcycle.errors import DataNotFoundError, InvalidInputError, RegistryError
+from modelcycle.registry.connection import first_line
+from modelcycle.registry.contract import SHA256_TAG
+from modelcycle.release.rules import ReleaseRecord
+
+# What training records on a version (training/runner.py), as the comparison names it.
+LINEAGE_TAGS = {
+    "window_start": "modelcycle.window_start",
+    "window_end": "modelcycle.window_end",
+    "data_hash": "modelcycle.data_hash",
+    "onnx_sha256": SHA256_TAG,
+    "git_sha": "modelcycle.git_sha",
+    "kind": "modelcycle.kind",
+}
+
+
+@dataclass(frozen=True)
+class VersionFacts:
+    version: str
+    aliases: list[str]
+    run_id: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def facts(client: MlflowClient, model: str, version: str) -> VersionFacts:
+    """What the registry and the version's training run say about one version."""
+    if not version.isdigit():
+        raise InvalidInputError(f"version {version!r}: a registered version is a number")
+    try:
+        found = client.get_model_version(model, version)
+        aliases = client.get_registered_model(model).aliases or {}
+        params: dict[str, str] = {}
+        metrics: dict[str, float] = {}
+        if found.run_id:
+            run = client.get_run(found.run_id)
+            params, metrics = dict(run.data.params), dict(run.data.metrics)
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise DataNotFoundError(f"no version {version} of model {model!r}") from error
+        raise RegistryError(
+            f"reading {model} version {version} failed: {first_line(error)}"
+        ) from error
+    except (requests.RequestException, OSError) as error:
+        raise RegistryError(
+            f"reading {model} version {version} failed: {first_line(error)}"
+        ) from error
+    if not metrics:  # no run to read: the metrics training copied onto the version
+        metrics = {
+            key.removeprefix("metric."): float(value)
+            for key, value in (found.tags or {}).items()
+            if key.startswith("metric.") and _is_number(value)
+        }
+    return VersionFacts(
+        version=str(found.version),
+        aliases=sorted(a for a, v in aliases.items() if str(v) == str(found.version)),
+        run_id=str(found.run_id or ""),
+        params=params,
+        metrics=metrics,
+        tags=dict(found.tags or {}),
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def side_by_side(
+    model: str,
+    a: VersionFacts,
+    b: VersionFacts,
+    releases: Mapping[str, ReleaseRecord | None],
+) -> dict[str, Any]:
+    """Params, metrics with deltas (b - a), lineage and gate results of the two versions."""
+    metrics = [
+        {
+            "name": name,
+            "a": a.metrics.get(name),
+            "b": b.metrics.get(name),
+            "delta": (b.metrics[name] - a.metrics[name])
+            if name in a.metrics and name in b.metrics
+            else None,
+        }
+        for name in sorted({*a.metrics, *b.metrics})
+    ]
+    params = [
+        {"name": name, "a": a.params.get(name), "b": b.params.get(name)}
+        for name in sorted({*a.params, *b.params})
+    ]
+    lineage = [
+        {"name": name, "a": a.tags.get(tag), "b": b.tags.get(tag)}
+        for name, tag in LINEAGE_TAGS.items()
+    ]
+    return {
+        "model": model,
+        "a": _version_summary(a, releases.get(a.version)),
+        "b": _version_summary(b, releases.get(b.version)),
+        "metrics": metrics,
+        "params": params,
+        "lineage": lineage,
+        "gates": _gates(releases.get(a.version), releases.get(b.version)),
+    }
+
+
+def _version_summary(facts_: VersionFacts, release: ReleaseRecord | None) -> dict[str, Any]:
+    return {
+        "version": facts_.version,
+        "aliases": facts_.aliases,
+        "run_id": facts_.run_id,
+        "release": None
+        if release is None
+        else {"id": release.id, "state": release.state, "gates_passed": release.gates_passed},
+    }
+
+
+def _gates(a: ReleaseRecord | None, b: ReleaseRecord | None) -> list[dict[str, Any]]:
+    by_name: dict[str, dict[str, Any]] = {}
+    for side, release in (("a", a), ("b", b)):
+        for gate in release.gates if release is not None else []:
+            row = by_name.setdefault(gate.name, {"name": gate.name, "a": None, "b": None})
+            row[side] = {"passed": gate.passed, "detail": gate.detail}
+    return list(by_name.values())
