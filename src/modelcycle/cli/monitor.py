@@ -120,7 +120,7 @@ def report(
 ) -> None:
     """Accuracy per day, its 7-day average, the version behind each day, drift and model age."""
     from modelcycle.monitoring.report import build_report, write_chart
-    from modelcycle.registry.catalog import newest_versions
+    from modelcycle.registry.catalog import model_ages
     from modelcycle.registry.connection import registry_client
     from modelcycle.store import open_store
 
@@ -134,9 +134,7 @@ def report(
     client, _ = registry_client(settings)
     store = open_store(settings)
     try:
-        reports = build_report(
-            store, names, days=days, newest_versions=newest_versions(client, names)
-        )
+        reports = build_report(store, names, days=days, ages=model_ages(client, names))
     finally:
         store.close()
     now = datetime.now(UTC)
@@ -155,10 +153,9 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def _print_report(report: ModelReport, now: datetime) -> None:
-    age = report.age_hours(now)
     stdout.print(
         f"[bold]{report.model}[/bold]  7-day accuracy {_fmt(report.accuracy_7d_avg)}  "
-        f"newest version {report.newest_version or '-'} ({_fmt(age, 1)} h old)"
+        f"{report.age_line(now)}"
     )
     if report.drift:
         drift = report.drift
