@@ -1,4 +1,5 @@
-"""The report's model age: the serving champion's, with the newest version's beside it."""
+"""The report's model age (the serving champion's, the newest version's beside it) and the
+numbers beside accuracy."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from modelcycle.monitoring.report import ModelReport
 from modelcycle.registry.ages import ModelAge
+from modelcycle.store.evaluations import DailyAccuracy
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 
@@ -38,3 +40,14 @@ def test_a_model_without_a_champion_or_versions_says_so() -> None:
     no_champion = _report(ModelAge(champion=None, newest=("2", NOW - timedelta(hours=1))))
     assert no_champion.age_line(NOW) == "no champion; newest v2 1.0 h ago"
     assert _report(None).age_line(NOW) == "no registered version"
+
+
+def test_f1_and_pr_auc_average_over_the_same_7_days_as_accuracy() -> None:
+    def evaluated(day: int, f1: float, pr_auc: float | None) -> DailyAccuracy:
+        moment = NOW.date() - timedelta(days=10 - day)
+        return DailyAccuracy(moment, 0.99, "1", 100, 0.99, f1=f1, pr_auc=pr_auc)
+
+    daily = [evaluated(1, 0.0, 0.0), evaluated(8, 0.4, None), evaluated(10, 0.6, 0.5)]
+    report = ModelReport("m", daily, 0.99, age=None, drift=None)
+    assert report.average_of("f1") == 0.5  # day 1 is outside the 7 days
+    assert report.average_of("pr_auc") == 0.5  # a day without PR-AUC is left out

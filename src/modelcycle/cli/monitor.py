@@ -154,9 +154,10 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def _print_report(report: ModelReport, now: datetime) -> None:
     stdout.print(
-        f"[bold]{report.model}[/bold]  7-day accuracy {_fmt(report.accuracy_7d_avg)}  "
-        f"{report.age_line(now)}"
+        f"[bold]{report.model}[/bold]  7-day accuracy {_fmt(report.accuracy_7d_avg)}, "
+        f"F1 {_fmt(report.average_of('f1'))}, PR-AUC {_fmt(report.average_of('pr_auc'))}"
     )
+    stdout.print(f"  {report.age_line(now)}")
     if report.drift:
         drift = report.drift
         stdout.print(
@@ -166,11 +167,20 @@ def _print_report(report: ModelReport, now: datetime) -> None:
     if not report.daily:
         stdout.print("  no evaluations yet: run `modelcycle evaluate --date D`")
         return
-    table = Table()
-    for column in ("date", "accuracy", "version", "windows"):
+    table = Table(caption="TP/FP/FN/TN: the confusion matrix at the version's threshold")
+    for column in ("date", "accuracy", "F1", "PR-AUC", "TP/FP/FN/TN", "version", "windows"):
         table.add_column(column)
     for d in report.daily:
-        table.add_row(d.day.isoformat(), f"{d.accuracy:.3f}", d.version, str(d.n))
+        counts = "-" if d.confusion is None else "/".join(str(n) for n in d.confusion.values())
+        table.add_row(
+            d.day.isoformat(),
+            f"{d.accuracy:.3f}",
+            _fmt(d.f1),
+            _fmt(d.pr_auc),
+            counts,
+            d.version,
+            str(d.n),
+        )
     stdout.print(table)
 
 

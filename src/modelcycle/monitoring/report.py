@@ -11,7 +11,7 @@ import base64
 import html
 import io
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,11 @@ class ModelReport:
             parts.append(f"newest v{self.age.newest[0]} {newest:.1f} h ago")
         return "; ".join(parts)
 
+    def average_of(self, metric: str) -> float | None:
+        """Another metric's 7-day average, the way accuracy's is taken."""
+        values = [replace(d, metric=_or_nan(getattr(d, metric))) for d in self.daily]
+        return window_average(values, AVERAGE_DAYS, use_metric=True)
+
     def rolling_average(self) -> list[float | None]:
         """The 7-day average as of each evaluated day, for the chart."""
         return [window_average(self.daily[: i + 1], AVERAGE_DAYS) for i in range(len(self.daily))]
@@ -65,10 +70,20 @@ class ModelReport:
         newest_age = self.age.newest_hours(now) if self.age else None
         return {
             "daily": [
-                {"date": d.day.isoformat(), "accuracy": d.accuracy, "version": d.version, "n": d.n}
+                {
+                    "date": d.day.isoformat(),
+                    "accuracy": d.accuracy,
+                    "f1": d.f1,
+                    "pr_auc": d.pr_auc,
+                    "confusion": d.confusion,
+                    "version": d.version,
+                    "n": d.n,
+                }
                 for d in self.daily
             ],
             "accuracy_7d_avg": self.accuracy_7d_avg,
+            "f1_7d_avg": self.average_of("f1"),
+            "pr_auc_7d_avg": self.average_of("pr_auc"),
             "champion_version": champion[0] if champion else None,
             "champion_trained_at": champion[1].isoformat() if champion else None,
             "model_age_hours": round(age, 2) if age is not None else None,
@@ -77,6 +92,10 @@ class ModelReport:
             "newest_age_hours": round(newest_age, 2) if newest_age is not None else None,
             "drift": self.drift,
         }
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def build_report(
