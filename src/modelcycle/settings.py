@@ -15,6 +15,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelcycle.folders import not_a_folder_reason
 
+# What the metric gate compares unless `MODELCYCLE_GATE_METRICS` says otherwise: accuracy because
+# users ask for it, PR-AUC because accuracy rewards a model that never predicts a fault.
+DEFAULT_GATE_METRICS = ("accuracy", "pr_auc")
+# Metrics where higher is better that training and monitoring measure (training/metrics.py).
+GATEABLE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
+
 Environment = Literal["local", "dev", "prod"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -107,6 +113,11 @@ class Settings(BaseSettings):
     gate_margin: float = Field(
         default=0.02, ge=0, le=1, description="How much worse than the champion a model may be."
     )
+    gate_metrics: str = Field(
+        default=",".join(DEFAULT_GATE_METRICS),
+        description="Comma-separated metrics the gate compares with the champion's, each "
+        f"higher-is-better: {', '.join(GATEABLE_METRICS)}.",
+    )
     quality_min_row_share: float = Field(
         default=0.9, ge=0, le=1, description="Rows written / (devices × 1440) a day needs."
     )
@@ -135,6 +146,24 @@ class Settings(BaseSettings):
         if reason is not None:
             raise ValueError(reason)
         return home
+
+    @field_validator("gate_metrics")
+    @classmethod
+    def _known_gate_metrics(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if not names:
+            raise ValueError("name at least one metric")
+        unknown = [name for name in names if name not in GATEABLE_METRICS]
+        if unknown:
+            raise ValueError(
+                f"unknown metric {unknown[0]!r} (one of {', '.join(GATEABLE_METRICS)})"
+            )
+        return ",".join(dict.fromkeys(names))
+
+    @property
+    def gated_metrics(self) -> tuple[str, ...]:
+        """`gate_metrics` as the gate takes them."""
+        return tuple(self.gate_metrics.split(","))
 
     @field_validator("log_level")
     @classmethod

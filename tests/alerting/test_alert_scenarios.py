@@ -22,6 +22,8 @@ from modelcycle.alerting.engine import CheckResult, check, decide
 from modelcycle.alerting.facts import build_facts
 from modelcycle.alerting.rules_file import load_rules
 from modelcycle.monitoring.daily import Monitoring, evaluate_day
+from modelcycle.registry.catalog import model_ages
+from modelcycle.registry.contract import TRAINED_AT_TAG
 from modelcycle.settings import Settings
 from modelcycle.storage import open_store as open_object_store
 from modelcycle.store import open_store
@@ -41,10 +43,28 @@ def _write_rules(path: Path, text: str) -> Path:
     return path
 
 
-def _newest_created(env: dict[str, str], name: str) -> datetime:
+def _champion_trained(env: dict[str, str], name: str) -> datetime:
+    """When the serving champion was trained: the age every stale alert measures."""
+    champion = model_ages(server_client(env["MODELCYCLE_TRACKING_URI"]), [name])[name].champion
+    assert champion is not None
+    return champion[1]
+
+
+def _register_copy_of_v1(env: dict[str, str], name: str, trained_at: datetime) -> str:
+    """A new version of `name` (v1's model again) that says it was trained at `trained_at`."""
     client = server_client(env["MODELCYCLE_TRACKING_URI"])
-    newest = max(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
-    return datetime.fromtimestamp(newest.creation_timestamp / 1000, tz=UTC)
+    v1 = client.get_model_version(name, "1")
+    assert v1.source
+    # MLflow 3: the source is the logged model (`models:/<model_id>`), named again as model_id
+    model_id = v1.source.removeprefix("models:/") if v1.source.startswith("models:/") else None
+    fresh = client.create_model_version(
+        name,
+        v1.source,
+        run_id=v1.run_id,
+        model_id=model_id,
+        tags={**v1.tags, TRAINED_AT_TAG: trained_at.isoformat()},
+    )
+    return str(fresh.version)
 
 
 def _check(env: dict[str, str], at: datetime, *extra: str) -> dict[str, Any]:
@@ -80,9 +100,12 @@ def _stale_rules(tmp_path: Path, fleet: MonitoredFleet, url: str) -> Path:
 
 
 def _stale_scenario(fleet: MonitoredFleet, env: dict[str, str], receiver: HttpReceiver) -> None:
-    """37 h after the newest version: fires once, reminds later, resolves on a new version."""
-    created = _newest_created(env, fleet.classifier)
-    first = _check(env, created + timedelta(hours=37))
+    """37 h after the champion was trained, with a challenger trained 0.1 h before: fires once
+    (the champion's age counts, not the newest version's), reminds later, resolves once the fresh
+    version becomes champion."""
+    trained = _champion_trained(env, fleet.classifier)
+    fresh = _register_copy_of_v1(env, fleet.classifier, trained + timedelta(hours=36.9))
+    first = _check(env, trained + timedelta(hours=37))
     assert first["exit_code"] == 0
     assert first["events"] == [{"event": "firing", "key": f"model_stale:{fleet.classifier}"}]
     assert [b["event"] for b in _bodies(receiver)] == ["firing"]
@@ -94,24 +117,24 @@ def _stale_scenario(fleet: MonitoredFleet, env: dict[str, str], receiver: HttpRe
     assert verify_signature(
         SECRET.encode(), timestamp, request.body, signature, tolerance_seconds=None
     )
-    assert "37 h old" in _bodies(receiver)[0]["summary"]
+    summary = _bodies(receiver)[0]["summary"]
+    assert "champion v1 was trained 37 h ago" in summary
+    assert f"newest v{fresh} 0.1 h ago" in summary
 
-    again = _check(env, created + timedelta(hours=38))  # a new process: nothing repeated
+    again = _check(env, trained + timedelta(hours=38))  # a new process: nothing repeated
     assert again["events"] == [] and again["firing"] == [f"model_stale:{fleet.classifier}"]
     assert len(receiver.requests) == 1
 
-    later = _check(env, created + timedelta(hours=39, minutes=1))
+    later = _check(env, trained + timedelta(hours=39, minutes=1))
     assert [e["event"] for e in later["events"]] == ["reminder"]
     assert [b["event"] for b in _bodies(receiver)] == ["firing", "reminder"]
 
     client = server_client(env["MODELCYCLE_TRACKING_URI"])
-    v1 = client.get_model_version(fleet.classifier, "1")
-    assert v1.source
-    # MLflow 3: the source is the logged model (`models:/<model_id>`), named again as model_id
-    model_id = v1.source.removeprefix("models:/") if v1.source.startswith("models:/") else None
-    client.create_model_version(fleet.classifier, v1.source, run_id=v1.run_id, model_id=model_id)
-    fresh = _newest_created(env, fleet.classifier)
-    resolved = _check(env, fresh + timedelta(hours=1))
+    client.set_registered_model_alias(fleet.classifier, "champion", fresh)
+    try:
+        resolved = _check(env, trained + timedelta(hours=40))
+    finally:  # the fleet is shared: v1 serves again for the other tests
+        client.set_registered_model_alias(fleet.classifier, "champion", "1")
     assert resolved["events"] == [{"event": "resolved", "key": f"model_stale:{fleet.classifier}"}]
     assert resolved["firing"] == []
     assert [b["event"] for b in _bodies(receiver)] == ["firing", "reminder", "resolved"]
@@ -242,7 +265,7 @@ def test_a_dead_channel_is_retried_recorded_and_does_not_stop_the_others(
             """,
         )
         env = {**fleet_env, "MODELCYCLE_ALERT_RULES": str(rules)}
-        at = _newest_created(env, monitored_fleet.classifier) + timedelta(hours=2)
+        at = _champion_trained(env, monitored_fleet.classifier) + timedelta(hours=2)
         result = _check(env, at)
         assert result["exit_code"] == 1  # a scheduler sees that a channel failed
         outcomes = {d["channel"]: d for d in result["deliveries"]}
@@ -277,7 +300,7 @@ def test_deliveries_decided_before_a_crash_are_sent_once_by_the_next_check(
             monkeypatch.setenv(name, value)
         settings = Settings()
         config = load_rules(rules)
-        at = _newest_created(env, monitored_fleet.classifier) + timedelta(hours=40)
+        at = _champion_trained(env, monitored_fleet.classifier) + timedelta(hours=40)
         store = open_store(settings)
         try:
             facts = build_facts(

@@ -106,7 +106,20 @@ def test_report_shows_accuracy_per_day_with_the_7_day_average_and_a_chart(
     assert all(d["version"] == "1" and d["n"] == 960 for d in classifier["daily"])
     mean = sum(d["accuracy"] for d in classifier["daily"]) / 3
     assert classifier["accuracy_7d_avg"] == pytest.approx(mean)
-    assert classifier["model_age_hours"] is not None
+    # accuracy is not the only number: F1, PR-AUC and the confusion matrix per day
+    for evaluated in classifier["daily"]:
+        confusion = evaluated["confusion"]
+        assert sum(confusion.values()) == evaluated["n"]
+        assert evaluated["f1"] is not None
+    assert classifier["f1_7d_avg"] == pytest.approx(sum(d["f1"] for d in classifier["daily"]) / 3)
+    # the serving champion's age beside the newest version's
+    assert classifier["champion_version"] == "1"
+    assert classifier["model_age_hours"] is not None and classifier["stale"] is False
+    assert classifier["newest_version"] is not None
+    assert classifier["newest_age_hours"] is not None
+    text = run_cli("monitor", "report", "--model", monitored_fleet.classifier, env=fleet_env)
+    assert "champion v1 trained" in text.stdout and "; newest v" in text.stdout
+    assert "PR-AUC" in text.stdout and "TP/FP/FN/TN" in text.stdout
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
     page = tmp_path / "accuracy.html"

@@ -153,9 +153,13 @@ def test_unknown_models_and_versions_are_404_and_malformed_ones_422(
     settings: Settings, client: MlflowClient, model_name: str
 ) -> None:
     keys, _people = _keys(settings)
-    register_versions(client, model_name, 1)
+    register_versions(client, model_name, 2)
     app = create_app(settings, build_services(settings, source=NoRegistry()))
     compare = "/v1/releases/compare?model={}&a={}&b={}"
+    same = _call(app, "GET", compare.format(model_name, 1, 2), keys["vera"])
+    assert same.status_code == 200, same.text
+    # the same data as `release compare --json`: confusion matrices, evaluations of the same days
+    assert {"confusion", "history"} <= set(same.json()) and same.json()["history"] == []
     assert _call(app, "GET", compare.format(model_name, 1, 9), keys["vera"]).status_code == 404
     assert _call(app, "GET", compare.format("no-such", 1, 2), keys["vera"]).status_code == 404
     assert _call(app, "GET", compare.format(model_name, "x", 1), keys["vera"]).status_code == 422

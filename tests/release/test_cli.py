@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from modelcycle.access.identity import SYSTEM
+from modelcycle.monitoring.evaluation import DayMetrics
+from modelcycle.monitoring.records import replace_evaluation
 from modelcycle.settings import Settings
 from modelcycle.store import open_store
+from modelcycle.training.metrics import CONFUSION, confusion_counts
 from tests.release.conftest import GATES_FAILED, GATES_PASSED, aliases, releases_for
 from tests.support.cli import invoke_cli
 from tests.support.servers import MlflowServer
@@ -41,8 +45,15 @@ def _refused(result: subprocess.CompletedProcess[str], code: int, *words: str) -
         assert word in line, line
 
 
-def register_trained(client: MlflowClient, model: str, f1: float, data_hash: str) -> str:
-    """A version with a training run's params and metrics and the tags training records."""
+def register_trained(
+    client: MlflowClient,
+    model: str,
+    f1: float,
+    data_hash: str,
+    confusion: tuple[int, int, int, int] | None = None,
+) -> str:
+    """A version with a training run's params and metrics (`confusion`: tp, fp, fn, tn) and the
+    tags training records."""
     experiment = client.get_experiment_by_name("release-tests") or None
     experiment_id = (
         experiment.experiment_id if experiment else client.create_experiment("release-tests")
@@ -50,6 +61,8 @@ def register_trained(client: MlflowClient, model: str, f1: float, data_hash: str
     run = client.create_run(experiment_id)
     for key, value in {"f1": f1, "accuracy": 0.99, "pr_auc": f1 - 0.05}.items():
         client.log_metric(run.info.run_id, key, value)
+    for key, count in zip(CONFUSION, confusion or (), strict=False):
+        client.log_metric(run.info.run_id, key, count)
     for param, text in {"decision_threshold": "0.5", "window_start": "2026-01-01"}.items():
         client.log_param(run.info.run_id, param, text)
     if not client.search_registered_models(f"name = '{model}'"):
@@ -166,3 +179,56 @@ def test_an_approver_lists_compares_approves_and_an_admin_rolls_back(
     table = _ok("release", "history", model_name, env=env).stdout
     assert "3 → 1" in table and "(override:" in table
     assert all(len(line) <= 80 for line in table.splitlines())
+
+
+def _evaluated(store_path: Path, model: str, day: date, version: str, role: str, f1: float) -> None:
+    metrics = {"accuracy": 0.99, "precision": 0.5, "recall": 0.5, "f1": f1, "roc_auc": 0.9}
+    metrics |= {"pr_auc": f1 - 0.05, **confusion_counts(4, 4, 4, 988)}
+    store = open_store(Settings(home=store_path))
+    try:
+        with store.session() as session:
+            replace_evaluation(
+                session,
+                model=model,
+                version=version,
+                role=role,
+                source="batch",
+                day=day,
+                result=DayMetrics(n_rows=1000, n_positive=8, metrics=metrics),
+                labels_known_at=datetime(2026, 1, 10, tzinfo=UTC),
+            )
+    finally:
+        store.close()
+
+
+def test_compare_shows_confusion_matrices_and_the_evaluations_of_the_same_days(
+    env: dict[str, str], tmp_path: Path, client: MlflowClient, model_name: str
+) -> None:
+    """Both at accuracy 0.99: the confusion matrix and F1 show that v2 misses every fault."""
+    register_trained(client, model_name, 0.80, "a" * 64, confusion=(40, 5, 10, 945))
+    register_trained(client, model_name, 0.10, "b" * 64, confusion=(0, 0, 50, 950))
+    _evaluated(tmp_path, model_name, date(2026, 1, 8), "1", "champion", 0.7)
+    _evaluated(tmp_path, model_name, date(2026, 1, 9), "1", "champion", 0.75)
+    _evaluated(tmp_path, model_name, date(2026, 1, 9), "2", "challenger", 0.2)
+
+    as_json = json.loads(_ok("release", "compare", model_name, "1", "2", "--json", env=env).stdout)
+    assert [row["name"] for row in as_json["metrics"]][:3] == ["accuracy", "f1", "pr_auc"]
+    assert as_json["confusion"]["a"] == {
+        "threshold": 0.5,
+        "true_positives": 40,
+        "false_positives": 5,
+        "false_negatives": 10,
+        "true_negatives": 945,
+    }
+    assert as_json["confusion"]["b"]["true_positives"] == 0
+    # only 2026-01-09 has both versions evaluated
+    (day,) = as_json["history"]
+    assert day["date"] == "2026-01-09"
+    assert (day["a"]["role"], day["a"]["f1"]) == ("champion", 0.75)
+    assert (day["b"]["role"], day["b"]["f1"]) == ("challenger", 0.2)
+    assert day["b"]["confusion"]["false_negatives"] == 4
+
+    compared = _ok("release", "compare", model_name, "1", "2", env=env).stdout
+    assert all(len(line) <= 80 for line in compared.splitlines()), compared
+    assert "confusion matrix" in compared and "false_negatives" in compared
+    assert "2026-01-09" in compared and "0.99 / 0.2 / 0.15 (challenger)" in compared

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow.lightgbm
@@ -15,6 +16,7 @@ import requests
 from mlflow.tracking import MlflowClient
 
 from modelcycle.features.windows import WINDOW_START
+from modelcycle.registry.contract import TRAINED_AT_TAG
 from tests.serving.conftest import START, TrainedRegistry, train_twice
 from tests.support.api import API_KEY, ApiServer, start_api
 from tests.support.proxy import TcpProxy
@@ -84,6 +86,11 @@ def test_models_endpoint_shows_what_is_served(
         assert served["alias"] == "champion"
         assert served["features"][0] == "n_readings"  # type: ignore[index]
         assert served["loaded_at"]
+        # the champion's training time, and its age: what the stale alerts measure
+        trained = datetime.fromisoformat(str(served["trained_at"]).replace("Z", "+00:00"))
+        assert trained == datetime.fromisoformat(version.tags[TRAINED_AT_TAG])
+        hours = (datetime.now(UTC) - trained).total_seconds() / 3600
+        assert served["age_hours"] == pytest.approx(hours, abs=0.1)
 
 
 def test_requests_need_an_api_key_but_health_does_not(api: ApiServer) -> None:

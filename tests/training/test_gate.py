@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+from pydantic import ValidationError
+
+from modelcycle.settings import Settings
 from modelcycle.training.gate import GateResult, judge
 
 
@@ -57,4 +61,24 @@ def test_the_verdict_carries_its_evidence_as_json() -> None:
         "challenger_metrics": {"accuracy": 0.9, "pr_auc": None},
         "champion_version": "3",
         "champion_metrics": {"accuracy": 0.95},
+        "gated_metrics": ["accuracy", "pr_auc"],
     }
+
+
+def test_the_gate_compares_the_configured_metrics() -> None:
+    """A version as accurate as the champion but that misses faults fails a gate on F1."""
+    new = {"accuracy": 0.99, "pr_auc": 0.61, "f1": 0.10}
+    champion = {"accuracy": 0.99, "pr_auc": 0.60, "f1": 0.55}
+    assert gate(new, champion, "3", 0.02).passed  # the default: accuracy and PR-AUC
+    settings = Settings(gate_metrics="accuracy, f1")
+    verdict = judge("fault-classifier", "4", new, champion, "3", 0.02, settings.gated_metrics)
+    assert not verdict.passed
+    assert verdict.reason == "f1 0.100 < champion v3's 0.550 − 0.02"
+    assert verdict.as_dict()["gated_metrics"] == ["accuracy", "f1"]
+
+
+def test_an_unknown_gate_metric_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELCYCLE_GATE_METRICS", "accuracy,acuracy")
+    with pytest.raises(ValidationError, match="unknown metric 'acuracy'"):
+        Settings()
+    assert Settings(gate_metrics="pr_auc").gated_metrics == ("pr_auc",)

@@ -7,6 +7,7 @@ import pytest
 from numpy.typing import NDArray
 
 from modelcycle.errors import ModelValidationError
+from modelcycle.training.metrics import CONFUSION
 from modelcycle.training.models import AnomalyDetector, FaultClassifier, evaluate
 from modelcycle.training.onnx_export import check_parity, onnx_scores
 
@@ -62,6 +63,11 @@ def test_classifier_finds_the_planted_fault_signal() -> None:
     metrics = evaluate(model, x[2000:], y[2000:])
     assert metrics["roc_auc"] > 0.95
     assert set(metrics) >= {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"}
+    # the confusion matrix at the threshold: the counts behind accuracy
+    tp, fp, fn, tn = (metrics[name] for name in CONFUSION)
+    assert tp + fp + fn + tn == len(y[2000:])
+    assert tp + fn == y[2000:].sum()
+    assert (tp + tn) / len(y[2000:]) == metrics["accuracy"]
 
 
 def test_anomaly_detector_scores_faulty_windows_higher() -> None:

@@ -70,7 +70,8 @@ class _RuleBase(_Strict):
 
 
 class ModelStaleRule(_RuleBase):
-    """The newest registered version of a model is older than `max_age_hours`."""
+    """The serving champion was trained more than `max_age_hours` ago (a fresh challenger that
+    was never promoted does not count)."""
 
     type: Literal["model_stale"]
     max_age_hours: float = Field(default=36.0, gt=0)

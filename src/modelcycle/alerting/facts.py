@@ -14,6 +14,7 @@ from modelcycle.alerting.rules_file import load_rules
 from modelcycle.alerting.signals import Facts, latest_scored_day
 from modelcycle.lake.fleet import read_fleet
 from modelcycle.monitoring.scoring import read_scores
+from modelcycle.registry.ages import ModelAge
 from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
 from modelcycle.store import Store
@@ -33,8 +34,8 @@ def build_facts(
 ) -> Facts:
     """Registry and lake are only asked when a rule needs them, and at most once per check."""
 
-    def newest_versions(models: list[str]) -> dict[str, tuple[str, datetime]]:
-        from modelcycle.registry.catalog import newest_versions as from_registry
+    def model_ages(models: list[str]) -> dict[str, ModelAge]:
+        from modelcycle.registry.catalog import model_ages as from_registry
         from modelcycle.registry.connection import check_server, registry_client
         from modelcycle.registry.uris import is_tracking_server
 
@@ -67,7 +68,7 @@ def build_facts(
     return Facts(
         store=store,
         now=now,
-        newest_versions=newest_versions,
+        model_ages=model_ages,
         device_scores=device_scores,
         customers=customers,
         default_models=settings.model_names,

@@ -25,6 +25,7 @@ from modelcycle.alerting.config import (
 )
 from modelcycle.features.windows import WINDOW_MINUTES, WINDOW_START
 from modelcycle.lake.schema import DEVICE_COLUMN
+from modelcycle.registry.ages import ModelAge
 from modelcycle.store import Store
 from modelcycle.store.evaluations import daily_metric, latest_drift, window_average
 from modelcycle.store.tables import ScoreRun, TrainingRun
@@ -49,7 +50,7 @@ class Facts:
 
     store: Store
     now: datetime
-    newest_versions: Callable[[list[str]], dict[str, tuple[str, datetime]]]
+    model_ages: Callable[[list[str]], dict[str, ModelAge]]
     device_scores: Callable[[str, date | None], tuple[date, pl.DataFrame] | None]
     customers: Callable[[], dict[str, str]]
     default_models: tuple[str, ...]
@@ -63,23 +64,33 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def model_stale(name: str, rule: ModelStaleRule, facts: Facts) -> list[Signal]:
+    """The serving champion's training time is the age that matters: a fresh challenger that was
+    never promoted does not make the model that answers any younger."""
     models = rule.models or list(facts.default_models)
-    newest = facts.newest_versions(models)
+    ages = facts.model_ages(models)
     signals = []
     for model in models:
-        if model not in newest:
-            summary = f"{model} has no registered version"
+        age = ages.get(model)
+        if age is None or age.champion is None:
+            what = "registered version" if age is None else "champion"
+            summary = f"{model} has no {what}"
             details: dict[str, Any] = {"model": model}
         else:
-            version, created = newest[model]
-            age = (facts.now - created).total_seconds() / 3600
-            if age <= rule.max_age_hours:
+            hours = age.champion_hours(facts.now) or 0.0
+            if hours <= rule.max_age_hours:
                 continue
             summary = (
-                f"{model}: newest version v{version} is {age:.0f} h old "
+                f"{model}: champion v{age.champion[0]} was trained {hours:.0f} h ago "
                 f"(limit {rule.max_age_hours:g} h)"
             )
-            details = {"model": model, "version": version, "age_hours": round(age, 2)}
+            details = {"model": model, "version": age.champion[0], "age_hours": round(hours, 2)}
+            if age.newest is not None:
+                newest_hours = age.newest_hours(facts.now) or 0.0
+                summary += f"; newest v{age.newest[0]} {newest_hours:.1f} h ago"
+                details |= {
+                    "newest_version": age.newest[0],
+                    "newest_age_hours": round(newest_hours, 2),
+                }
         signals.append(
             Signal(f"model_stale:{model}", name, rule.type, rule.severity, summary, details)
         )

@@ -121,7 +121,7 @@ def _report(settings: Settings, days: int) -> None:
     from modelcycle.alerting.facts import check_monitored
     from modelcycle.monitoring.daily import open_monitoring
     from modelcycle.monitoring.report import build_report, write_chart
-    from modelcycle.registry.catalog import newest_versions
+    from modelcycle.registry.catalog import model_ages
 
     names = list(settings.model_names)
     chart = settings.home / "monitor.html"
@@ -130,7 +130,7 @@ def _report(settings: Settings, days: int) -> None:
             monitoring.store,
             names,
             days=days,
-            newest_versions=newest_versions(monitoring.client, names),
+            ages=model_ages(monitoring.client, names),
         )
         write_chart(reports, chart)
         for report in reports:

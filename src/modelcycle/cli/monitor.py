@@ -120,7 +120,7 @@ def report(
 ) -> None:
     """Accuracy per day, its 7-day average, the version behind each day, drift and model age."""
     from modelcycle.monitoring.report import build_report, write_chart
-    from modelcycle.registry.catalog import newest_versions
+    from modelcycle.registry.catalog import model_ages
     from modelcycle.registry.connection import registry_client
     from modelcycle.store import open_store
 
@@ -134,9 +134,7 @@ def report(
     client, _ = registry_client(settings)
     store = open_store(settings)
     try:
-        reports = build_report(
-            store, names, days=days, newest_versions=newest_versions(client, names)
-        )
+        reports = build_report(store, names, days=days, ages=model_ages(client, names))
     finally:
         store.close()
     now = datetime.now(UTC)
@@ -155,11 +153,11 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def _print_report(report: ModelReport, now: datetime) -> None:
-    age = report.age_hours(now)
     stdout.print(
-        f"[bold]{report.model}[/bold]  7-day accuracy {_fmt(report.accuracy_7d_avg)}  "
-        f"newest version {report.newest_version or '-'} ({_fmt(age, 1)} h old)"
+        f"[bold]{report.model}[/bold]  7-day accuracy {_fmt(report.accuracy_7d_avg)}, "
+        f"F1 {_fmt(report.average_of('f1'))}, PR-AUC {_fmt(report.average_of('pr_auc'))}"
     )
+    stdout.print(f"  {report.age_line(now)}")
     if report.drift:
         drift = report.drift
         stdout.print(
@@ -169,11 +167,20 @@ def _print_report(report: ModelReport, now: datetime) -> None:
     if not report.daily:
         stdout.print("  no evaluations yet: run `modelcycle evaluate --date D`")
         return
-    table = Table()
-    for column in ("date", "accuracy", "version", "windows"):
+    table = Table(caption="TP/FP/FN/TN: the confusion matrix at the version's threshold")
+    for column in ("date", "accuracy", "F1", "PR-AUC", "TP/FP/FN/TN", "version", "windows"):
         table.add_column(column)
     for d in report.daily:
-        table.add_row(d.day.isoformat(), f"{d.accuracy:.3f}", d.version, str(d.n))
+        counts = "-" if d.confusion is None else "/".join(str(n) for n in d.confusion.values())
+        table.add_row(
+            d.day.isoformat(),
+            f"{d.accuracy:.3f}",
+            _fmt(d.f1),
+            _fmt(d.pr_auc),
+            counts,
+            d.version,
+            str(d.n),
+        )
     stdout.print(table)
 
 

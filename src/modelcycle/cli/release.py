@@ -222,11 +222,13 @@ def compare(
     second: Annotated[str, typer.Argument(help="Another version, e.g. the challenger's.")],
     as_json: AsJson = False,
 ) -> None:
-    """Two versions side by side: metrics and deltas, params, training data, gate results."""
+    """Two versions side by side: metrics and deltas, confusion matrices, params, training data,
+    gate results, and their evaluations on the same days."""
+    from modelcycle.release.compare import with_history
     from modelcycle.release.service import open_releases
 
     with open_releases(settings_from(ctx)) as releases:
-        comparison = releases.compare(name, first, second)
+        comparison = with_history(releases.compare(name, first, second), releases.store)
     if as_json:
         stdout.print_json(data=comparison)
         return
@@ -275,9 +277,39 @@ def print_comparison(comparison: dict[str, Any]) -> None:
         gates.add_row("release", *_release_cells(comparison["a"], comparison["b"]))
     for row in comparison["gates"]:
         gates.add_row(row["name"], _gate_cell(row["a"]), _gate_cell(row["b"]))
-    for part in (metrics, training, params, gates):
+    for part in (metrics, _confusion(comparison), _history(comparison), training, params, gates):
         if part.row_count:
             stdout.print(part)
+
+
+CONFUSION_ROWS = (
+    "threshold",
+    "true_positives",
+    "false_positives",
+    "false_negatives",
+    "true_negatives",
+)
+
+
+def _confusion(comparison: dict[str, Any]) -> Table:
+    made = _side_table(comparison, "confusion matrix (held-out rows, own threshold)")
+    cells = [comparison["confusion"][side] for side in ("a", "b")]
+    if any(cells):
+        for row in CONFUSION_ROWS:
+            made.add_row(row, *(_cell(c[row] if c else None) for c in cells))
+    return made
+
+
+def _history(comparison: dict[str, Any]) -> Table:
+    made = _side_table(comparison, "evaluated on the same days: accuracy / F1 / PR-AUC")
+    for day in comparison.get("history", []):
+        made.add_row(day["date"], _day_cell(day["a"]), _day_cell(day["b"]))
+    return made
+
+
+def _day_cell(evaluated: dict[str, Any]) -> str:
+    numbers = " / ".join(_cell(evaluated[k]) for k in ("accuracy", "f1", "pr_auc"))
+    return f"{numbers} ({evaluated['role']})"
 
 
 def _release_cells(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from modelcycle.monitoring.drift import DriftReport
 from modelcycle.monitoring.evaluation import DayMetrics
 from modelcycle.store.tables import DriftResult, DriftSummary, Evaluation, ScoreRun
+from modelcycle.training.metrics import CONFUSION
 
 
 def _finite(value: float) -> float | None:
@@ -52,6 +53,7 @@ def replace_evaluation(
             f1=metrics["f1"],
             roc_auc=_finite(metrics["roc_auc"]),
             pr_auc=_finite(metrics["pr_auc"]),
+            **{name: int(metrics[name]) for name in CONFUSION},
             labels_known_at=labels_known_at.replace(tzinfo=UTC),
             evaluated_at=datetime.now(UTC),
         )

@@ -1,4 +1,5 @@
-"""`monitor report`: accuracy per day, the 7-day average, versions, drift and model age.
+"""`monitor report`: accuracy per day, the 7-day average, versions, drift and model age (the
+serving champion's, with the newest version's beside it).
 
 The same data renders as a table, as JSON for scripts, and as a chart (PNG, or HTML with the PNG
 inlined, so the page loads nothing from the network).
@@ -10,12 +11,13 @@ import base64
 import html
 import io
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from modelcycle.errors import InvalidInputError
+from modelcycle.registry.ages import STALE_AFTER_HOURS, ModelAge
 from modelcycle.store import Store
 from modelcycle.store.evaluations import DailyAccuracy, daily_metric, latest_drift, window_average
 
@@ -27,14 +29,35 @@ class ModelReport:
     model: str
     daily: list[DailyAccuracy]
     accuracy_7d_avg: float | None
-    newest_version: str | None
-    newest_version_at: datetime | None
+    age: ModelAge | None
     drift: dict[str, Any] | None
+    stale_after_hours: float = STALE_AFTER_HOURS
 
     def age_hours(self, now: datetime) -> float | None:
-        if self.newest_version_at is None:
-            return None
-        return (now - self.newest_version_at).total_seconds() / 3600
+        """The serving champion's age, the one the stale alert measures."""
+        return None if self.age is None else self.age.champion_hours(now)
+
+    def age_line(self, now: datetime) -> str:
+        """E.g. "champion v1 trained 52.0 h ago (over 36 h); newest v8 0.1 h ago"."""
+        if self.age is None:
+            return "no registered version"
+        parts = []
+        hours = self.age.champion_hours(now)
+        if self.age.champion is None or hours is None:
+            parts.append("no champion")
+        else:
+            over = f" (over {self.stale_after_hours:g} h)"
+            flag = over if hours > self.stale_after_hours else ""
+            parts.append(f"champion v{self.age.champion[0]} trained {hours:.1f} h ago{flag}")
+        newest = self.age.newest_hours(now)
+        if self.age.newest is not None and newest is not None:
+            parts.append(f"newest v{self.age.newest[0]} {newest:.1f} h ago")
+        return "; ".join(parts)
+
+    def average_of(self, metric: str) -> float | None:
+        """Another metric's 7-day average, the way accuracy's is taken."""
+        values = [replace(d, metric=_or_nan(getattr(d, metric))) for d in self.daily]
+        return window_average(values, AVERAGE_DAYS, use_metric=True)
 
     def rolling_average(self) -> list[float | None]:
         """The 7-day average as of each evaluated day, for the chart."""
@@ -42,16 +65,37 @@ class ModelReport:
 
     def to_json_dict(self, now: datetime) -> dict[str, Any]:
         age = self.age_hours(now)
+        champion = self.age.champion if self.age else None
+        newest = self.age.newest if self.age else None
+        newest_age = self.age.newest_hours(now) if self.age else None
         return {
             "daily": [
-                {"date": d.day.isoformat(), "accuracy": d.accuracy, "version": d.version, "n": d.n}
+                {
+                    "date": d.day.isoformat(),
+                    "accuracy": d.accuracy,
+                    "f1": d.f1,
+                    "pr_auc": d.pr_auc,
+                    "confusion": d.confusion,
+                    "version": d.version,
+                    "n": d.n,
+                }
                 for d in self.daily
             ],
             "accuracy_7d_avg": self.accuracy_7d_avg,
-            "newest_version": self.newest_version,
+            "f1_7d_avg": self.average_of("f1"),
+            "pr_auc_7d_avg": self.average_of("pr_auc"),
+            "champion_version": champion[0] if champion else None,
+            "champion_trained_at": champion[1].isoformat() if champion else None,
             "model_age_hours": round(age, 2) if age is not None else None,
+            "stale": age is not None and age > self.stale_after_hours,
+            "newest_version": newest[0] if newest else None,
+            "newest_age_hours": round(newest_age, 2) if newest_age is not None else None,
             "drift": self.drift,
         }
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def build_report(
@@ -59,20 +103,18 @@ def build_report(
     models: list[str],
     *,
     days: int,
-    newest_versions: dict[str, tuple[str, datetime]],
+    ages: dict[str, ModelAge],
 ) -> list[ModelReport]:
     reports = []
     for model in models:
         daily = daily_metric(store, model, days=days)
         drift = latest_drift(store, model)
-        newest = newest_versions.get(model)
         reports.append(
             ModelReport(
                 model=model,
                 daily=daily,
                 accuracy_7d_avg=window_average(daily, AVERAGE_DAYS),
-                newest_version=newest[0] if newest else None,
-                newest_version_at=newest[1] if newest else None,
+                age=ages.get(model),
                 drift=None
                 if drift is None
                 else {

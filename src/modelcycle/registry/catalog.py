@@ -11,7 +11,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from modelcycle.errors import DataNotFoundError, RegistryError
+from modelcycle.registry.ages import ModelAge, trained_at_of
 from modelcycle.registry.connection import first_line
+from modelcycle.registry.contract import TRAINED_AT_TAG
+from modelcycle.registry.versions import CHAMPION
 
 
 @dataclass(frozen=True)
@@ -102,19 +105,27 @@ def show_version(client: MlflowClient, name: str, version: str | None) -> ModelV
         raise RegistryError(f"reading {name} failed: {first_line(error)}") from error
 
 
-def newest_versions(client: MlflowClient, names: list[str]) -> dict[str, tuple[str, datetime]]:
-    """Each model's newest registered version and when it was registered (absent: none yet)."""
-    newest: dict[str, tuple[str, datetime]] = {}
+def trained_at(version: ModelVersion) -> datetime:
+    """When a version was trained: its tag, else its registration (versions before the tag)."""
+    return trained_at_of((version.tags or {}).get(TRAINED_AT_TAG), version.creation_timestamp)
+
+
+def model_ages(client: MlflowClient, names: list[str]) -> dict[str, ModelAge]:
+    """Each model's champion and newest version with their training times (absent: no version)."""
+    ages: dict[str, ModelAge] = {}
     for name in names:
         try:
             versions = client.search_model_versions(f"name='{name}'")
+            aliases = _aliases(client, name) if versions else {}
         except MlflowException as error:
             reason = first_line(error)
             raise RegistryError(f"listing versions of {name} failed: {reason}") from error
-        if versions:
-            latest = max(versions, key=lambda v: int(v.version))
-            newest[name] = (
-                str(latest.version),
-                datetime.fromtimestamp(latest.creation_timestamp / 1000, tz=UTC),
-            )
-    return newest
+        if not versions:
+            continue
+        latest = max(versions, key=lambda v: int(v.version))
+        serving = [v for v in versions if str(v.version) == aliases.get(CHAMPION)]
+        ages[name] = ModelAge(
+            champion=(str(serving[0].version), trained_at(serving[0])) if serving else None,
+            newest=(str(latest.version), trained_at(latest)),
+        )
+    return ages

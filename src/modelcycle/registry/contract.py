@@ -8,3 +8,4 @@ SHA256_TAG = "modelcycle.onnx_sha256"
 INPUT_NAME = "features"
 SCORE_OUTPUT = "score"
 FEATURES_METADATA_KEY = "modelcycle.features"
+TRAINED_AT_TAG = "modelcycle.trained_at"  # ISO-8601 UTC; when training finished, by its clock

@@ -13,7 +13,7 @@ import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,12 +24,14 @@ from numpy.typing import NDArray
 from modelcycle.errors import DataNotFoundError, ModelValidationError, RegistryError
 from modelcycle.features.windows import FeatureSpec
 from modelcycle.imports import FIRST_USE_IMPORTS
+from modelcycle.registry.ages import trained_at_of
 from modelcycle.registry.contract import (
     FEATURES_METADATA_KEY,
     INPUT_NAME,
     ONNX_ARTIFACT,
     SCORE_OUTPUT,
     SHA256_TAG,
+    TRAINED_AT_TAG,
 )
 from modelcycle.registry.uris import is_tracking_server
 from modelcycle.settings import Settings
@@ -194,7 +196,9 @@ class RegistrySource:
             alias=alias,
             run_id=version.run_id or "",
             sha256=sha256,
-            trained_at=datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC),
+            trained_at=trained_at_of(
+                (version.tags or {}).get(TRAINED_AT_TAG), version.creation_timestamp
+            ),
         )
 
     def fetch(self, record: VersionRecord) -> bytes:

@@ -18,6 +18,8 @@ from modelcycle.errors import DataNotFoundError, InvalidInputError, RegistryErro
 from modelcycle.registry.connection import first_line
 from modelcycle.registry.contract import SHA256_TAG
 from modelcycle.release.rules import ReleaseRecord
+from modelcycle.store import Store
+from modelcycle.store.evaluations import CONFUSION_COLUMNS, VersionDay, version_history
 
 # What training records on a version (training/runner.py), as the comparison names it.
 LINEAGE_TAGS = {
@@ -28,6 +30,9 @@ LINEAGE_TAGS = {
     "git_sha": "modelcycle.git_sha",
     "kind": "modelcycle.kind",
 }
+# Listed first: accuracy (users ask for it) next to what shows a model that misses faults.
+HEADLINE_METRICS = ("accuracy", "f1", "pr_auc", "precision", "recall", "roc_auc")
+THRESHOLD_PARAM = "decision_threshold"
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def side_by_side(
             if name in a.metrics and name in b.metrics
             else None,
         }
-        for name in sorted({*a.metrics, *b.metrics})
+        for name in _metric_order({*a.metrics, *b.metrics})
     ]
     params = [
         {"name": name, "a": a.params.get(name), "b": b.params.get(name)}
@@ -119,7 +124,54 @@ def side_by_side(
         "metrics": metrics,
         "params": params,
         "lineage": lineage,
+        "confusion": {"a": _confusion(a), "b": _confusion(b)},
         "gates": _gates(releases.get(a.version), releases.get(b.version)),
+    }
+
+
+def _metric_order(names: set[str]) -> list[str]:
+    first = [name for name in HEADLINE_METRICS if name in names]
+    return first + sorted(names - set(first))
+
+
+def _confusion(facts_: VersionFacts) -> dict[str, Any] | None:
+    """The version's confusion matrix on its held-out rows, at its own threshold (None for a
+    version trained before training recorded it)."""
+    if not all(name in facts_.metrics for name in CONFUSION_COLUMNS):
+        return None
+    return {
+        "threshold": _as_number(facts_.params.get(THRESHOLD_PARAM)),
+        **{name: int(facts_.metrics[name]) for name in CONFUSION_COLUMNS},
+    }
+
+
+def _as_number(text: str | None) -> float | None:
+    return float(text) if text is not None and _is_number(text) else None
+
+
+def with_history(comparison: dict[str, Any], store: Store) -> dict[str, Any]:
+    """The comparison plus both versions' batch evaluations on the days both were evaluated
+    (the champion's and the challenger's scores of the same day's labelled windows)."""
+    a, b = comparison["a"]["version"], comparison["b"]["version"]
+    by_day: dict[Any, dict[str, VersionDay]] = {}
+    for row in version_history(store, comparison["model"], [a, b]):
+        by_day.setdefault(row.day, {})[row.version] = row
+    comparison["history"] = [
+        {"date": day.isoformat(), "a": _evaluated(rows[a]), "b": _evaluated(rows[b])}
+        for day, rows in sorted(by_day.items())
+        if a in rows and b in rows
+    ]
+    return comparison
+
+
+def _evaluated(row: VersionDay) -> dict[str, Any]:
+    return {
+        "role": row.role,
+        "n": row.n,
+        "accuracy": row.accuracy,
+        "f1": row.f1,
+        "pr_auc": row.pr_auc,
+        "confusion": row.confusion,
     }
 
 

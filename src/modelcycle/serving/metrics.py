@@ -45,7 +45,7 @@ class ModelCollector(Collector):
         )
         age = GaugeMetricFamily(
             "modelcycle_model_age_seconds",
-            "Seconds since the served version was registered (trained).",
+            "Seconds since the served (champion) version was trained: the stale alert's age.",
             labels=["model"],
         )
         reloads = CounterMetricFamily(

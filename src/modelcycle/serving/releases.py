@@ -150,8 +150,11 @@ def compare_versions(
     a: Annotated[str, Query(pattern=r"^[0-9]{1,10}$", description="A version, e.g. 4.")],
     b: Annotated[str, Query(pattern=r"^[0-9]{1,10}$", description="Another version.")],
 ) -> dict[str, Any]:
-    """Two versions side by side: metrics and deltas (b - a), params, lineage, gate results."""
-    return releases.compare(model, a, b)
+    """Two versions side by side: metrics and deltas (b - a), confusion matrices, params,
+    lineage, gate results, and their evaluations on the same days."""
+    from modelcycle.release.compare import with_history
+
+    return with_history(releases.compare(model, a, b), releases.store)
 
 
 @release_routes.get("/{request_id}", responses=_ERRORS)

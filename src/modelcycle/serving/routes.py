@@ -149,6 +149,7 @@ async def list_models(svc: ServicesDep) -> ModelsPublic:
     """What is served: version, hash, features, the last reload's outcome, and the health of the
     background tasks (registry poll, accuracy poll, prediction log)."""
     entries = []
+    now = svc.manager.clock()
     for name in svc.manager.names:
         model, status = svc.manager.describe(name)
         record = model.record if model else None
@@ -161,6 +162,9 @@ async def list_models(svc: ServicesDep) -> ModelsPublic:
                 sha256=record.sha256 if record else None,
                 run_id=record.run_id if record else None,
                 trained_at=record.trained_at if record else None,
+                age_hours=round((now - record.trained_at).total_seconds() / 3600, 2)
+                if record
+                else None,
                 source=model.source if model else None,
                 features=list(model.features) if model else [],
                 last_checked=status.last_checked,

@@ -127,7 +127,12 @@ class ModelPublic(BaseModel):
     loaded_at: datetime | None
     sha256: str | None
     run_id: str | None
-    trained_at: datetime | None
+    trained_at: datetime | None = Field(
+        description="When the served version was trained: the age the stale alert measures."
+    )
+    age_hours: float | None = Field(
+        description="Hours since `trained_at` (`modelcycle_model_age_seconds` in /metrics)."
+    )
     source: str | None = Field(description="`registry`, or `cache` when started offline.")
     features: list[str]
     last_checked: datetime | None

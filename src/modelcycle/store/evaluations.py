@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from modelcycle.store import Store
 from modelcycle.store.tables import DriftSummary, Evaluation
 
+CONFUSION_COLUMNS = ("true_positives", "false_positives", "false_negatives", "true_negatives")
 CHAMPION_BATCH = (Evaluation.role == "champion", Evaluation.source == "batch")
 
 
@@ -23,6 +24,59 @@ class DailyAccuracy:
     version: str
     n: int
     metric: float
+    f1: float | None = None
+    pr_auc: float | None = None
+    confusion: dict[str, int] | None = None  # None for days evaluated before migration 0004
+
+
+def confusion_of(row: Evaluation) -> dict[str, int] | None:
+    """The day's confusion matrix at the version's threshold, by `CONFUSION_COLUMNS` name."""
+    counts = [getattr(row, name) for name in CONFUSION_COLUMNS]
+    if any(count is None for count in counts):
+        return None
+    return dict(zip(CONFUSION_COLUMNS, counts, strict=True))
+
+
+@dataclass(frozen=True)
+class VersionDay:
+    """One version's batch evaluation of one day, whatever its role was then."""
+
+    day: date
+    version: str
+    role: str
+    n: int
+    accuracy: float
+    f1: float
+    pr_auc: float | None
+    confusion: dict[str, int] | None
+
+
+def version_history(store: Store, model: str, versions: Sequence[str]) -> list[VersionDay]:
+    """Batch evaluations of the given versions, oldest day first (the champion's on a day where
+    both it and the challenger were evaluated, and the challenger's)."""
+    with store.session() as session:
+        rows = session.scalars(
+            select(Evaluation)
+            .where(
+                Evaluation.model == model,
+                Evaluation.version.in_(list(versions)),
+                Evaluation.source == "batch",
+            )
+            .order_by(Evaluation.day, Evaluation.version)
+        ).all()
+        return [
+            VersionDay(
+                day=row.day,
+                version=row.version,
+                role=row.role,
+                n=row.n_rows,
+                accuracy=row.accuracy,
+                f1=row.f1,
+                pr_auc=row.pr_auc,
+                confusion=confusion_of(row),
+            )
+            for row in rows
+        ]
 
 
 def daily_metric(
@@ -46,6 +100,9 @@ def daily_metric(
                 version=row.version,
                 n=row.n_rows,
                 metric=_as_float(getattr(row, metric)),
+                f1=row.f1,
+                pr_auc=row.pr_auc,
+                confusion=confusion_of(row),
             )
             for row in rows
         ]

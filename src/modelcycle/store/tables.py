@@ -50,6 +50,11 @@ class Evaluation(Base):
     f1: Mapped[float] = mapped_column(Float)
     roc_auc: Mapped[float | None] = mapped_column(Float)
     pr_auc: Mapped[float | None] = mapped_column(Float)
+    # the confusion matrix at the version's threshold; NULL for rows before migration 0004
+    true_positives: Mapped[int | None] = mapped_column(Integer)
+    false_positives: Mapped[int | None] = mapped_column(Integer)
+    false_negatives: Mapped[int | None] = mapped_column(Integer)
+    true_negatives: Mapped[int | None] = mapped_column(Integer)
     labels_known_at: Mapped[datetime]
     evaluated_at: Mapped[datetime]
 

@@ -8,10 +8,13 @@ carry it as the evidence it was judged on.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-GATED_METRICS = ("accuracy", "pr_auc")
+from modelcycle.settings import DEFAULT_GATE_METRICS
+
+GATED_METRICS = DEFAULT_GATE_METRICS
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class GateResult:
     challenger_metrics: dict[str, float]
     champion_version: str | None = None
     champion_metrics: dict[str, float] | None = None
+    gated_metrics: tuple[str, ...] = GATED_METRICS
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (a NaN metric, one the rows could not measure, becomes None)."""
@@ -35,6 +39,7 @@ class GateResult:
                 document[key] = {
                     m: (None if math.isnan(v) else v) for m, v in document[key].items()
                 }
+        document["gated_metrics"] = list(self.gated_metrics)
         return document
 
 
@@ -45,8 +50,9 @@ def judge(
     champion: dict[str, float] | None,
     champion_version: str | None,
     margin: float,
+    metrics: Sequence[str] = GATED_METRICS,
 ) -> GateResult:
-    """Pass unless a gated metric is worse than the champion's by more than `margin`.
+    """Pass unless one of `metrics` is worse than the champion's by more than `margin`.
 
     `champion` is None when there is no champion yet, or none comparable on these rows
     (`champion_version` then tells which).
@@ -62,12 +68,13 @@ def judge(
             challenger_metrics=dict(challenger),
             champion_version=champion_version,
             champion_metrics=dict(champion) if champion is not None else None,
+            gated_metrics=tuple(metrics),
         )
 
     if champion is None:
         return result(True, "no comparable champion" if champion_version else "no champion yet")
     worse = []
-    for metric in GATED_METRICS:
+    for metric in metrics:
         ours, theirs = challenger.get(metric, math.nan), champion.get(metric, math.nan)
         if math.isnan(theirs):
             continue
@@ -77,4 +84,7 @@ def judge(
             )
     if worse:
         return result(False, "; ".join(worse))
-    return result(True, f"not worse than champion v{champion_version} by more than {margin}")
+    compared = ", ".join(metrics)
+    return result(
+        True, f"{compared}: not worse than champion v{champion_version} by more than {margin}"
+    )

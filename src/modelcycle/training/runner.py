@@ -11,7 +11,7 @@ import hashlib
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
 from modelcycle.errors import ModelValidationError, RegistryError
 from modelcycle.registry.connection import Tracking, first_line
-from modelcycle.registry.contract import ONNX_ARTIFACT, SCORE_OUTPUT, SHA256_TAG
+from modelcycle.registry.contract import ONNX_ARTIFACT, SCORE_OUTPUT, SHA256_TAG, TRAINED_AT_TAG
 from modelcycle.registry.versions import RegisteredVersion, register_version
 from modelcycle.training.dataset import TrainingSet
 from modelcycle.training.models import WindowModel, evaluate
@@ -182,6 +182,7 @@ def train_and_register(
         tags = {
             **_run_tags(data, model),
             SHA256_TAG: sha256,
+            TRAINED_AT_TAG: datetime.now(UTC).isoformat(timespec="seconds"),
             "modelcycle.score_output": SCORE_OUTPUT,
             "modelcycle.n_features": str(len(data.feature_names)),
             **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
