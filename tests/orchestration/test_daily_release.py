@@ -4,6 +4,7 @@ a failed gate stops only that challenger, and a retried step opens nothing twice
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,7 @@ from modelcycle.settings import Settings
 from modelcycle.simulate import FleetSpec, simulate_fleet
 from modelcycle.store.database import create_store_engine, upgrade
 from modelcycle.training import gate
+from tests.support.receivers import HttpReceiver
 from tests.support.registry import registry_env, server_client
 from tests.support.servers import MlflowServer, unique_name
 
@@ -153,14 +155,30 @@ def test_a_refused_challenger_keeps_the_champion_which_is_still_scored_and_watch
         _metadata(instance, dg.AssetKey("alerts"), "2026-01-03")
 
 
-def test_with_a_person_to_approve_the_request_waits_and_the_champion_stays(
-    daily: Daily, monkeypatch: pytest.MonkeyPatch
+def test_with_a_person_to_approve_the_request_waits_and_approvers_hear_of_it(
+    daily: Daily, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("MODELCYCLE_RELEASE_AUTO_APPROVE", "false")
-    with dg.instance_for_test() as instance:
+    monkeypatch.setenv("MODELCYCLE_PUBLIC_URL", "https://models.example.com")
+    with HttpReceiver() as receiver, dg.instance_for_test() as instance:
+        rules = tmp_path / "alerts.yaml"
+        rules.write_text(f"channels:\n  approvers:\n    type: webhook\n    url: {receiver.url}\n")
+        monkeypatch.setenv("MODELCYCLE_ALERT_RULES", str(rules))
         _two_trained_days(daily, instance)
         release = _metadata(instance, CLASSIFIER_RELEASE, "2026-01-03")
         assert release["state"] == "pending"
         assert release["gates_passed"] is True
         assert release["approved_by_system"] is False
+        assert release["approvers_notified"] == "approvers ok"
         assert _champion(daily) == "1"
+
+        # a retried release step notifies no one twice
+        _run(daily.defs(), instance, "2026-01-03", list(RELEASE_KEYS.values()))
+        bodies = [json.loads(r.body) for r in receiver.requests]
+    waiting = [b for b in bodies if b["event"] == "approval_needed"]
+    mine = [b for b in waiting if b["details"]["model"] == daily.classifier]
+    versions = sorted(b["details"]["version"] for b in mine)
+    assert versions == ["2"], bodies  # v1 became champion on registration: nothing to approve
+    link = f"https://models.example.com/v1/releases/{release['request_id']}"
+    assert mine[0]["details"]["link"] == link
+    assert link in mine[0]["summary"]

@@ -21,6 +21,8 @@ from modelcycle.orchestration.keys import (
 )
 from modelcycle.orchestration.partitions import partition_day
 from modelcycle.orchestration.resources import ModelcycleResource
+from modelcycle.release.rules import ReleaseRecord
+from modelcycle.settings import Settings
 
 READINGS_KEY = dg.AssetKey("readings")
 
@@ -110,6 +112,9 @@ def open_request(
             trained_sha256=str(trained.get("onnx_sha256") or "") or None,
             recorded_sha256=tags.get(SHA256_TAG),
         )
+        already_open = any(r.version == version for r in releases.requests(model))
+        # the first version became champion when it was registered: no one needs to approve it
+        already_champion = releases.registry.aliases(model).get("champion") == version
         record = releases.open(
             model=model,
             version=version,
@@ -120,6 +125,11 @@ def open_request(
         decisions = releases.get(record.id)[1]
         champion = releases.registry.aliases(model).get("champion")
     auto = any(d.action == "approve" and d.actor_kind == "system" for d in decisions)
+    notified = "no (not waiting)" if record.state != "pending" else "no (already notified)"
+    if already_champion:
+        notified = "no (already champion)"
+    elif record.state == "pending" and not already_open:  # a retry notifies no one twice
+        notified = _notify(settings, record)
     metadata: dict[str, Any] = {
         "registered_model": model,
         "version": version,
@@ -129,11 +139,23 @@ def open_request(
         "approved_by_system": auto,
         "champion": champion or "-",
         "champion_moved_to_this_version": champion == version,
+        "approvers_notified": notified,
         "gates": dg.MetadataValue.json([gate.to_dict() for gate in record.gates]),
     }
     for gate in record.gates:
         metadata[f"gate {gate.name}"] = f"{'passed' if gate.passed else 'FAILED'}: {gate.detail}"
     return metadata
+
+
+def _notify(settings: Settings, record: ReleaseRecord) -> str:
+    """Each channel's outcome in a line; a failed channel is logged, never fatal here."""
+    from modelcycle.alerting.rules_file import load_rules
+    from modelcycle.release.notify import notify_approvers
+
+    outcomes = notify_approvers(record, load_rules(settings.alert_rules), settings.public_url)
+    if not outcomes:
+        return "no channel configured"
+    return ", ".join(f"{o.channel} {'ok' if o.ok else f'FAILED: {o.error}'}" for o in outcomes)
 
 
 def _as_mapping(value: Any) -> dict[str, Any]:
