@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     user: str | None = Field(
         default=None, description="Who the CLI acts as when a deciding command has no --as."
     )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where people reach the API; links in notifications start with it.",
+    )
     webhook_secret: SecretStr | None = Field(
         default=None, description="Shared secret of the MLflow registry webhook (HMAC)."
     )

@@ -47,6 +47,11 @@ def test_the_demo_and_its_next_steps_print_clean_lines_into_a_pipe(tmp_path: Pat
         assert line.rstrip().endswith(("labels not in yet", *"0123456789")), line
     summary = [line for line in demo.stdout.splitlines() if "daily runs through Dagster" in line]
     assert len(summary) == 1 and summary[0].endswith("each model"), demo.stdout
+    # which version serves each model, and why: moved by the local policy, or the first one
+    for model in (CLASSIFIER, DETECTOR):
+        (serving,) = [line for line in demo.stdout.splitlines() if f"{model}: champion" in line]
+        why = r"approved automatically for 2026-01-0\d, gates passed"
+        assert re.match(rf"{model}: champion v\d+ \({why}\)", serving), serving
     assert any(
         line.startswith("alerts firing:") and "chart:" in line for line in demo.stdout.splitlines()
     )

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-EventKind = Literal["firing", "reminder", "resolved", "test"]
+EventKind = Literal["firing", "reminder", "resolved", "test", "approval_needed"]
 
 
 @dataclass(frozen=True)
@@ -28,5 +28,10 @@ class AlertMessage:
 
     @property
     def title(self) -> str:
-        marker = {"firing": "FIRING", "reminder": "STILL FIRING", "resolved": "RESOLVED"}
+        marker = {
+            "firing": "FIRING",
+            "reminder": "STILL FIRING",
+            "resolved": "RESOLVED",
+            "approval_needed": "APPROVAL NEEDED",
+        }
         return f"[{marker.get(self.event, self.event.upper())}] {self.summary}"

@@ -65,6 +65,7 @@ def demo(
     all_days = [first + timedelta(days=i) for i in range(days)]
     outcomes = _run_days(settings, all_days)
     _print_outcomes(outcomes)
+    _print_serving(settings)
     _report(settings, days)
     _print_next_steps(settings, raw, lake, outcomes)
 
@@ -91,10 +92,14 @@ def _outcome_line(settings: Settings, outcome: DayOutcome, *, lake_only: bool) -
     if lake_only:
         return f"  {outcome.day}  ingested (training starts once there are {MIN_DAYS} days)"
     versions = ", ".join(f"{name} v{v}" for name, v in sorted(outcome.versions.items()))
+    refused = "; ".join(f"{name} refused: {why}" for name, why in sorted(outcome.refused.items()))
+    moved = sorted(n for n, v in outcome.versions.items() if outcome.champions.get(n) == v)
+    released = f"champion now {', '.join(moved)}" if moved else "no champion moved"
     key = f"{settings.classifier_model_name} champion"
     accuracy = outcome.accuracy.get(key)
     evaluated = "labels not in yet" if accuracy is None else f"champion accuracy {accuracy:.3f}"
-    return f"  {outcome.day}  [green]ok[/green]  {versions}; gates passed; {evaluated}"
+    gates = refused or "gates passed"
+    return f"  {outcome.day}  [green]ok[/green]  {versions}; {gates}; {released}; {evaluated}"
 
 
 def _print_outcomes(outcomes: list[DayOutcome]) -> None:
@@ -109,11 +114,21 @@ def _print_outcomes(outcomes: list[DayOutcome]) -> None:
     )
     if stopped:
         stdout.print(
-            "  a version stopped by its gate stays a challenger; the rest of its day waits for a"
+            "  a day stopped by its data-quality check trains nothing; the rest of it waits for a"
             " re-run"
         )
     for outcome in failed:
         stdout.print(f"  {outcome.day} failed: {outcome.problem}")
+
+
+def _print_serving(settings: Settings) -> None:
+    """Which version serves each model now, and why (the release trail's own words)."""
+    from modelcycle.release.service import open_releases
+    from modelcycle.release.summary import serving_line
+
+    with open_releases(settings) as releases:
+        for model in settings.model_names:
+            stdout.print(serving_line(releases, model), highlight=False)
 
 
 def _report(settings: Settings, days: int) -> None:

@@ -1,9 +1,10 @@
 """The daily lifecycle as Dagster assets: each one calls the core function its CLI command calls.
 
-readings (ingest) → features → models (train + register, gated) → scores (+ drift) → evaluation
-                                                                      ↘ alerts
-Steps that touch storage or the registry retry with exponential backoff and jitter; a blocking
-check (data quality, the model gate) stops what comes after it.
+readings (ingest) → features → models (train + register, gated) → releases → scores (+ drift)
+                                                                               → evaluation, alerts
+Steps that touch storage or the registry retry with exponential backoff and jitter. The blocking
+data-quality check stops what comes after it; the metric gate does not: a refused challenger's
+release request records it, and the serving champion is scored and watched that day anyway.
 """
 
 from collections.abc import Iterator
@@ -25,10 +26,12 @@ from modelcycle.orchestration.keys import (
     MODEL_STALE_AFTER,
     NETWORK_RETRY,
     QUALITY_CHECK,
+    RELEASE_KEYS,
     retried_only_if_transient,
 )
 from modelcycle.orchestration.partitions import daily_partitions, partition_day
 from modelcycle.orchestration.quality import judge_partition, null_shares
+from modelcycle.orchestration.release import build_release_asset
 from modelcycle.orchestration.resources import ModelcycleResource
 from modelcycle.orchestration.training import train_day
 from modelcycle.settings import Settings
@@ -92,7 +95,7 @@ def build_assets(settings: Settings) -> list[Any]:
             for key in (CLASSIFIER_KEY, DETECTOR_KEY)
         ],
         check_specs=[
-            dg.AssetCheckSpec(GATE_CHECK, asset=key, blocking=True)
+            dg.AssetCheckSpec(GATE_CHECK, asset=key, blocking=False)
             for key in (CLASSIFIER_KEY, DETECTOR_KEY)
         ],
         retry_policy=NETWORK_RETRY,
@@ -104,7 +107,13 @@ def build_assets(settings: Settings) -> list[Any]:
         """Train both models on the window ending with the day, register, gate against champions."""
         yield from train_day(context, modelcycle, partition_day(context))
 
-    return [readings, features, models, *_monitoring_assets(partitions)]
+    return [
+        readings,
+        features,
+        models,
+        build_release_asset(partitions),
+        *_monitoring_assets(partitions),
+    ]
 
 
 def _monitoring_assets(partitions: dg.DailyPartitionsDefinition) -> list[Any]:
@@ -112,7 +121,8 @@ def _monitoring_assets(partitions: dg.DailyPartitionsDefinition) -> list[Any]:
 
     @dg.asset(
         partitions_def=partitions,
-        deps=["features", CLASSIFIER_KEY, DETECTOR_KEY],
+        # after the releases: a challenger approved today is the champion that scores the day
+        deps=["features", CLASSIFIER_KEY, DETECTOR_KEY, *RELEASE_KEYS.values()],
         retry_policy=NETWORK_RETRY,
         group_name="monitoring",
     )

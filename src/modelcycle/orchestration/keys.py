@@ -16,6 +16,11 @@ from modelcycle.settings import Settings
 
 CLASSIFIER_KEY = dg.AssetKey("classifier_model")
 DETECTOR_KEY = dg.AssetKey("anomaly_model")
+# each model's release request, opened after registration with the gates attached
+RELEASE_KEYS = {
+    CLASSIFIER_KEY: dg.AssetKey("classifier_release"),
+    DETECTOR_KEY: dg.AssetKey("anomaly_release"),
+}
 QUALITY_CHECK = "data_quality"
 GATE_CHECK = "metric_gate"
 MODEL_STALE_AFTER = timedelta(hours=36)  # as the shipped `model_stale` alert rule

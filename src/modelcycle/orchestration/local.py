@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from modelcycle.orchestration.keys import GATE_CHECK
 from modelcycle.orchestration.sensors import DAILY_JOB, step_failure_reason
 
 # Steps' own log lines stay in the run's record (the UI shows them), a failed step's traceback
@@ -25,7 +26,10 @@ class DayOutcome:
     succeeded: bool
     run_id: str
     versions: dict[str, str] = field(default_factory=dict)  # registered model → its new version
-    failed_checks: list[str] = field(default_factory=list)  # "model check: why"
+    failed_checks: list[str] = field(default_factory=list)  # "model check: why" (stopped the day)
+    refused: dict[str, str] = field(default_factory=dict)  # model → why its gate refused it
+    releases: dict[str, str] = field(default_factory=dict)  # model → its request's state
+    champions: dict[str, str] = field(default_factory=dict)  # model → champion after the day
     failed_steps: list[str] = field(default_factory=list)  # "step: first line of the error"
     accuracy: dict[str, float] = field(default_factory=dict)  # "model role" → accuracy
 
@@ -65,11 +69,22 @@ def run_day(
         for m in result.asset_materializations_for_node("evaluation")
         for name, value in m.metadata.items()
     }
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     failed_checks = [
         f"{names.get(e.asset_key.to_user_string(), e.asset_key.to_user_string())} "
         f"{e.check_name}: {e.description or 'failed'}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed
+        for e in failed
+        if e.check_name != GATE_CHECK  # a refused challenger does not stop the day
+    ]
+    refused = {
+        names.get(e.asset_key.to_user_string(), e.asset_key.to_user_string()): e.description
+        or "failed"
+        for e in failed
+        if e.check_name == GATE_CHECK
+    }
+    released = [
+        {k: v.value for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node("release_requests")
     ]
     failed_steps = [
         f"{event.step_key}: {step_failure_reason(event)}"
@@ -82,6 +97,9 @@ def run_day(
         run_id=result.run_id,
         versions=versions,
         failed_checks=failed_checks,
+        refused=refused,
+        releases={str(r["registered_model"]): str(r["state"]) for r in released},
+        champions={str(r["registered_model"]): str(r["champion"]) for r in released},
         failed_steps=failed_steps,
         accuracy=accuracy,
     )

@@ -1,9 +1,10 @@
 """The training step of the daily job: the same recipe as `modelcycle train`, plus the gate.
 
 The gate (`training/gate.py`) compares the new version with the champion scored on the new
-version's held-out rows; a version worse by more than `MODELCYCLE_GATE_MARGIN` fails the blocking
-check, so the day's run stops before anything scores with it (it stays a `challenger`; promotion
-is a person's decision).
+version's held-out rows; a version worse by more than `MODELCYCLE_GATE_MARGIN` fails the check.
+The check does not block: a refused challenger blocks only its own promotion (its release request
+records the failed gate), while the champion that keeps serving is scored, evaluated and watched
+that day as every day.
 
 The core is imported when the step runs, not when the code location loads: loading it must not
 pay for MLflow and LightGBM.
@@ -30,7 +31,7 @@ from modelcycle.training.gate import GateResult, judge
 
 
 def gate_check(key: dg.AssetKey, result: GateResult) -> dg.AssetCheckResult:
-    """The gate's verdict as the blocking Dagster check of the model's asset."""
+    """The gate's verdict as the Dagster check of the model's asset (the UI shows it)."""
     return dg.AssetCheckResult(
         asset_key=key,
         check_name=GATE_CHECK,
@@ -69,6 +70,7 @@ def train_day(
             champion.metrics,
             champion.version,
             settings.gate_margin,
+            metrics=settings.gated_metrics,
         )
         yield dg.MaterializeResult(
             asset_key=key,
@@ -81,6 +83,8 @@ def train_day(
                     mlflow_run_url(settings, trained.tracking.experiment_id, version.run_id)
                 ),
                 "onnx_sha256": version.onnx_sha256,
+                "onnx_max_abs_difference": version.onnx_max_abs_difference,
+                "gate": dg.MetadataValue.json(result.as_dict()),
                 **{m: v for m, v in version.metrics.items() if not math.isnan(v)},
                 "training_days": len(trained.data.days),
             },

@@ -49,6 +49,7 @@ class TrainedVersion:
     aliases: tuple[str, ...]
     metrics: dict[str, float]
     onnx_sha256: str
+    onnx_max_abs_difference: float = float("nan")  # the parity check's evidence
 
 
 def code_version() -> str:
@@ -197,6 +198,7 @@ def train_and_register(
         aliases=registered.aliases,
         metrics=metrics,
         onnx_sha256=sha256,
+        onnx_max_abs_difference=difference,
     )
 
 
