@@ -35,7 +35,7 @@ tools: ## Debian tools the tests use: promtool (checks deploy/prometheus rules)
 	@command -v promtool >/dev/null || (echo "installing promtool (Debian package prometheus)"; apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
 unit: setup tools ## The test suite (slow end-to-end tests included)
-	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint typecheck unit ## Everything CI checks
 

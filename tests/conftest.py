@@ -3,9 +3,8 @@
 Servers start once per session; buckets and databases are fresh per test. The launchers live in
 `tests.support.servers`; these fixtures only wire them to pytest's scopes.
 
-`make unit` runs the suite on two pytest-xdist workers with `--dist loadgroup`: each worker has
-its own session (servers on their own free ports, its own temporary folders), and every test that
-uses one of the expensive session fixtures below goes to the one worker that builds it.
+`make unit` runs the suite on two pytest-xdist workers: each worker has its own session (servers on
+their own free ports, its own temporary folders) and builds the session fixtures its tests need.
 """
 
 from __future__ import annotations
@@ -27,23 +26,6 @@ from tests.support.servers import (
     start_mlflow_server,
     start_s3_server,
 )
-
-# The session fixtures that take minutes to build, each with its xdist group: tests that share one
-# run on the same worker, so it is built once per run, not once per worker.
-EXPENSIVE_SESSION_FIXTURES = {
-    "monitored_fleet": "monitored-fleet",
-    "fleet_home": "trained-registry",
-}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group each test that needs an expensive session fixture (directly or through another)."""
-    for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        for fixture, group in EXPENSIVE_SESSION_FIXTURES.items():
-            if fixture in fixtures:
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
 
 
 @pytest.fixture(scope="session")
