@@ -4,6 +4,9 @@ UV_VERSION := 0.13.8
 TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make unit`: two keep both cores of the reference machine busy while
+# tests wait on servers and daemons; PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: help setup tools demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring bench-orchestration clean
 
@@ -32,7 +35,7 @@ tools: ## Debian tools the tests use: promtool (checks deploy/prometheus rules)
 	@command -v promtool >/dev/null || (echo "installing promtool (Debian package prometheus)"; apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
 unit: setup tools ## The test suite (slow end-to-end tests included)
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint typecheck unit ## Everything CI checks
 

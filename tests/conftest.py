@@ -2,6 +2,9 @@
 
 Servers start once per session; buckets and databases are fresh per test. The launchers live in
 `tests.support.servers`; these fixtures only wire them to pytest's scopes.
+
+`make unit` runs the suite on two pytest-xdist workers: each worker has its own session (servers on
+their own free ports, its own temporary folders) and builds the session fixtures its tests need.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Alert scenarios on the monitored fleet: real MLflow, real HTTP and SMTP receivers, the CLI.
 
-Each `alerts check` is a new process, so "a restart neither loses nor repeats alerts" is what
-every second check in these tests shows.
+The CLI runs in the test's process (`invoke_cli`), except the stale scenario's second check: a
+new process, so "a restart neither loses nor repeats alerts" is shown across a real restart.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from modelcycle.registry.contract import TRAINED_AT_TAG
 from modelcycle.settings import Settings
 from modelcycle.storage import open_store as open_object_store
 from modelcycle.store import open_store
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli, run_cli
 from tests.support.monitored import MonitoredFleet, day
 from tests.support.receivers import HttpReceiver, SmtpReceiver, closed_port, header
 from tests.support.registry import server_client
@@ -67,8 +67,11 @@ def _register_copy_of_v1(env: dict[str, str], name: str, trained_at: datetime) -
     return str(fresh.version)
 
 
-def _check(env: dict[str, str], at: datetime, *extra: str) -> dict[str, Any]:
-    result = run_cli("alerts", "check", "--json", "--at", at.isoformat(), *extra, env=env)
+def _check(
+    env: dict[str, str], at: datetime, *extra: str, new_process: bool = False
+) -> dict[str, Any]:
+    cli = run_cli if new_process else invoke_cli
+    result = cli("alerts", "check", "--json", "--at", at.isoformat(), *extra, env=env)
     assert "Traceback" not in result.stderr
     data: dict[str, Any] = json.loads(result.stdout)
     data["exit_code"] = result.returncode
@@ -121,7 +124,7 @@ def _stale_scenario(fleet: MonitoredFleet, env: dict[str, str], receiver: HttpRe
     assert "champion v1 was trained 37 h ago" in summary
     assert f"newest v{fresh} 0.1 h ago" in summary
 
-    again = _check(env, trained + timedelta(hours=38))  # a new process: nothing repeated
+    again = _check(env, trained + timedelta(hours=38), new_process=True)  # nothing repeated
     assert again["events"] == [] and again["firing"] == [f"model_stale:{fleet.classifier}"]
     assert len(receiver.requests) == 1
 
@@ -139,7 +142,7 @@ def _stale_scenario(fleet: MonitoredFleet, env: dict[str, str], receiver: HttpRe
     assert resolved["firing"] == []
     assert [b["event"] for b in _bodies(receiver)] == ["firing", "reminder", "resolved"]
 
-    listed = run_cli("alerts", "list", "--state", "resolved", "--json", env=env)
+    listed = invoke_cli("alerts", "list", "--state", "resolved", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
     assert [a["key"] for a in json.loads(listed.stdout)] == [f"model_stale:{fleet.classifier}"]
 
@@ -166,11 +169,11 @@ def test_alert_state_lives_in_postgresql_after_db_upgrade(
             "MODELCYCLE_ALERT_RULES": str(rules),
             "TEST_HOOK_SECRET": SECRET,
         }
-        refused = run_cli("alerts", "check", env=env)
+        refused = invoke_cli("alerts", "check", env=env)
         assert refused.returncode == 7
         assert "run `modelcycle db upgrade`" in refused.stderr
         assert receiver.requests == []
-        upgraded = run_cli("db", "upgrade", env=env)
+        upgraded = invoke_cli("db", "upgrade", env=env)
         assert upgraded.returncode == 0, upgraded.stderr
         _stale_scenario(monitored_fleet, env, receiver)
 
@@ -193,7 +196,7 @@ def test_device_anomalies_reach_only_their_own_customer(
     monitored_fleet: MonitoredFleet, fleet_env: dict[str, str], tmp_path: Path
 ) -> None:
     scored_day = str(day(6))
-    scored = run_cli("score", "--date", scored_day, env=fleet_env)
+    scored = invoke_cli("score", "--date", scored_day, env=fleet_env)
     assert scored.returncode == 0, scored.stderr
     customers = _customers(monitored_fleet)
     first, second = sorted(set(customers.values()))[:2]

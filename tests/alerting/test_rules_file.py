@@ -9,7 +9,7 @@ import pytest
 
 from modelcycle.alerting.config import AccuracyRule, DeviceAnomalyRule, ModelStaleRule
 from modelcycle.alerting.rules_file import RulesFileError, load_rules
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli
 
 
 def _rules(tmp_path: Path, text: str) -> Path:
@@ -118,7 +118,7 @@ def test_mistakes_name_the_file_line_and_reason(tmp_path: Path, text: str, expec
 def test_the_cli_refuses_a_bad_rules_file_in_one_line(tmp_path: Path) -> None:
     path = _rules(tmp_path, "rules:\n  x:\n    type: nope\n")
     env = {"MODELCYCLE_HOME": str(tmp_path), "MODELCYCLE_ALERT_RULES": str(path)}
-    result = run_cli("alerts", "check", env=env)
+    result = invoke_cli("alerts", "check", env=env)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert f"{path}:3: rules.x: unknown type 'nope'" in result.stderr.replace("\n", "")

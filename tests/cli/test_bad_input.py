@@ -1,7 +1,7 @@
 """Bad input on the command line: one line naming the problem, a non-zero exit, no traceback.
 
-Newer tests run the CLI in-process (`invoke_cli`): same command line, environment, output and exit
-code as a child process, without its start-up cost.
+The CLI runs in-process (`invoke_cli`): same command line, environment, output and exit code as a
+child process, without its start-up cost; none of these tests is about the process itself.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import yaml
 
 import modelcycle.store.database
 from tests.lake.rawlogs import DAY, write_healthy_day
-from tests.support.cli import invoke_cli, run_cli
+from tests.support.cli import invoke_cli
 from tests.support.monitored import MonitoredFleet, day
 from tests.support.servers import free_port
 
@@ -46,12 +46,12 @@ def home_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("bad_date", ["2026-13-45", "yesterday", "2026-1-1"])
 def test_malformed_date_is_rejected(home_env: dict[str, str], bad_date: str) -> None:
-    result = run_cli("ingest", "--date", bad_date, env=home_env)
+    result = invoke_cli("ingest", "--date", bad_date, env=home_env)
     _assert_one_line_error(result, 2, "--date", bad_date)
 
 
 def test_missing_raw_folder_is_named(home_env: dict[str, str], tmp_path: Path) -> None:
-    result = run_cli(
+    result = invoke_cli(
         "ingest", "--date", "2026-03-01", "--raw", str(tmp_path / "nope"), env=home_env
     )
     _assert_one_line_error(result, 3, "no device logs for 2026-03-01", "nope")
@@ -59,26 +59,28 @@ def test_missing_raw_folder_is_named(home_env: dict[str, str], tmp_path: Path) -
 
 def test_date_without_logs_is_named(home_env: dict[str, str], tmp_path: Path) -> None:
     write_healthy_day(tmp_path / "raw", devices=1, minutes=5)
-    result = run_cli("ingest", "--date", "2026-03-02", "--raw", str(tmp_path / "raw"), env=home_env)
+    result = invoke_cli(
+        "ingest", "--date", "2026-03-02", "--raw", str(tmp_path / "raw"), env=home_env
+    )
     _assert_one_line_error(result, 3, "no device logs for 2026-03-02")
     assert not (tmp_path / "home" / "lake" / "readings").exists()
 
 
 def test_unsupported_url_scheme_is_rejected(home_env: dict[str, str]) -> None:
-    result = run_cli("ingest", "--date", "2026-03-01", "--raw", "ftp://host/logs", env=home_env)
+    result = invoke_cli("ingest", "--date", "2026-03-01", "--raw", "ftp://host/logs", env=home_env)
     _assert_one_line_error(result, 2, "ftp://host/logs")
 
 
 def test_unreachable_tracking_server_fails_fast(home_env: dict[str, str]) -> None:
     uri = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    result = run_cli("models", "list", env={**home_env, "MODELCYCLE_TRACKING_URI": uri})
+    result = invoke_cli("models", "list", env={**home_env, "MODELCYCLE_TRACKING_URI": uri})
     _assert_one_line_error(result, 5, uri, "unreachable")
     assert time.monotonic() - started < 60  # a wrong URL must not hang for minutes
 
 
 def test_training_before_any_ingest_says_so(home_env: dict[str, str], tmp_path: Path) -> None:
-    result = run_cli("train", "--date", "2026-03-01", env=home_env)
+    result = invoke_cli("train", "--date", "2026-03-01", env=home_env)
     _assert_one_line_error(result, 3, "no ingested days", "run ingest first")
 
 
@@ -92,7 +94,7 @@ def test_unreachable_s3_endpoint_is_named(home_env: dict[str, str]) -> None:
         "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_MAX_ATTEMPTS": "1",
     }
-    result = run_cli("ingest", "--date", "2026-03-01", "--raw", "s3://fleet/raw", env=env)
+    result = invoke_cli("ingest", "--date", "2026-03-01", "--raw", "s3://fleet/raw", env=env)
     _assert_one_line_error(result, 4, "s3://fleet/raw")
 
 
@@ -129,14 +131,14 @@ def test_bad_s3_credentials_are_named(home_env: dict[str, str], s3_with_auth: st
         "AWS_SECRET_ACCESS_KEY": "wrong-secret",
         "AWS_DEFAULT_REGION": "eu-west-1",
     }
-    result = run_cli("ingest", "--date", "2026-03-01", "--raw", "s3://fleet/raw", env=env)
+    result = invoke_cli("ingest", "--date", "2026-03-01", "--raw", "s3://fleet/raw", env=env)
     _assert_one_line_error(result, 4, "s3://fleet/raw")
     assert "wrong-secret" not in result.stderr
 
 
 def test_ingest_prints_a_balanced_json_report(home_env: dict[str, str], tmp_path: Path) -> None:
     write_healthy_day(tmp_path / "raw", devices=2, minutes=30)
-    result = run_cli(
+    result = invoke_cli(
         "ingest", "--date", DAY.isoformat(), "--raw", str(tmp_path / "raw"), "--json", env=home_env
     )
     assert result.returncode == 0, result.stderr
@@ -153,7 +155,7 @@ def test_help_explains_each_command(home_env: dict[str, str]) -> None:
         ("simulate", "fault"),
         ("demo", "Simulate"),
     ]:
-        result = run_cli(command, "--help", env=home_env)
+        result = invoke_cli(command, "--help", env=home_env)
         assert result.returncode == 0
         assert phrase in result.stdout, (command, result.stdout)
 

@@ -19,7 +19,7 @@ import requests
 from gcsfs.core import GCSFileSystem
 
 from modelcycle.simulate import FleetSpec, simulate_fleet
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def test_ingest_reads_and_writes_gcs(tmp_path: Path, gcs_emulator: str) -> None:
         "MODELCYCLE_RAW_URL": "gs://fleet/raw",
         "MODELCYCLE_LAKE_URL": "gs://fleet/lake",
     }
-    result = run_cli("ingest", "--date", day.isoformat(), "--json", env=env)
+    result = invoke_cli("ingest", "--date", day.isoformat(), "--json", env=env)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["partition_url"] == f"gs://fleet/lake/readings/date={day}/part-0.parquet"

@@ -15,7 +15,7 @@ from modelcycle.lake.ingest import ingest_day
 from modelcycle.simulate import FleetSpec, simulate_fleet
 from modelcycle.storage import open_store
 from tests.lake.rawlogs import DAY, good_line, log_bytes, write_healthy_day
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli
 from tests.support.servers import MlflowServer
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,7 @@ def test_ingest_and_train_with_raw_logs_and_lake_on_s3(
     }
     for offset in range(DAYS):
         day = (START + timedelta(days=offset)).isoformat()
-        result = run_cli("ingest", "--date", day, "--json", env=env)
+        result = invoke_cli("ingest", "--date", day, "--json", env=env)
         assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
         assert report["rows_read"] == report["rows_written"] + report["rows_quarantined"]
@@ -58,7 +58,7 @@ def test_ingest_and_train_with_raw_logs_and_lake_on_s3(
         assert s3.exists(f"{s3_bucket}/lake/reports/ingest/date={day}.json")
 
     last = (START + timedelta(days=DAYS - 1)).isoformat()
-    result = run_cli("train", "--date", last, "--window-days", str(DAYS), "--json", env=env)
+    result = invoke_cli("train", "--date", last, "--window-days", str(DAYS), "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert {v["name"] for v in json.loads(result.stdout)} == {
         "s3-lake-classifier",

@@ -13,14 +13,14 @@ import pytest
 
 from modelcycle.serving.prediction_log import PredictionBatch, PredictionLog
 from modelcycle.storage import open_store as open_object_store
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli
 from tests.support.monitored import MonitoredFleet, day
 
 pytestmark = pytest.mark.slow
 
 
 def _cli_json(env: dict[str, str], *args: str) -> object:
-    result = run_cli(*args, "--json", env=env)
+    result = invoke_cli(*args, "--json", env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -83,7 +83,7 @@ def test_a_day_without_labels_is_refused_and_nothing_is_recorded(
     kept_until = max(line.split(",")[2] for line in ledger.read_text().splitlines()[1:])
     unlabelled = kept_until[:10]  # the ledger ends during this day: its labels are not all in
     assert unlabelled == str(day(7))
-    result = run_cli("evaluate", "--date", str(unlabelled), env=fleet_env)
+    result = invoke_cli("evaluate", "--date", str(unlabelled), env=fleet_env)
     assert result.returncode == 3
     assert f"no labels for {unlabelled} yet" in result.stderr
     assert f"kept until {kept_until[:16]}" in result.stderr
@@ -117,20 +117,20 @@ def test_report_shows_accuracy_per_day_with_the_7_day_average_and_a_chart(
     assert classifier["model_age_hours"] is not None and classifier["stale"] is False
     assert classifier["newest_version"] is not None
     assert classifier["newest_age_hours"] is not None
-    text = run_cli("monitor", "report", "--model", monitored_fleet.classifier, env=fleet_env)
+    text = invoke_cli("monitor", "report", "--model", monitored_fleet.classifier, env=fleet_env)
     assert "champion v1 trained" in text.stdout and "; newest v" in text.stdout
     assert "PR-AUC" in text.stdout and "TP/FP/FN/TN" in text.stdout
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
     page = tmp_path / "accuracy.html"
-    result = run_cli("monitor", "report", "--plot", str(page), env=fleet_env)
+    result = invoke_cli("monitor", "report", "--plot", str(page), env=fleet_env)
     assert result.returncode == 0, result.stderr
     html = page.read_text()
     assert "data:image/png;base64," in html and "http" not in html.split("<img")[1]
 
 
 def test_report_refuses_a_chart_it_cannot_write(fleet_env: dict[str, str], tmp_path: Path) -> None:
-    result = run_cli("monitor", "report", "--plot", str(tmp_path / "chart.svg"), env=fleet_env)
+    result = invoke_cli("monitor", "report", "--plot", str(tmp_path / "chart.svg"), env=fleet_env)
     assert result.returncode == 2
     assert "give a .png or .html file" in result.stderr
 

@@ -27,7 +27,7 @@ from modelcycle.orchestration.sensors import DAILY_JOB
 from modelcycle.settings import Settings
 from modelcycle.simulate import FleetSpec, simulate_fleet
 from modelcycle.store.database import create_store_engine, upgrade
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli
 from tests.support.registry import PrefixedModels, registry_env, server_client
 from tests.support.servers import MlflowServer, unique_name
 
@@ -252,7 +252,7 @@ def test_a_mostly_quarantined_day_trains_nothing_and_the_alert_says_why(
                 resources={"modelcycle": ModelcycleResource()},
             ).for_run_failure()
         )
-    listed = run_cli("alerts", "list", "--json", env=orchestrated.env)
+    listed = invoke_cli("alerts", "list", "--json", env=orchestrated.env)
     assert listed.returncode == 0, listed.stderr
     (alert,) = [a for a in json.loads(listed.stdout) if a["key"] == "training_failed"]
     assert "readings data_quality failed" in alert["summary"]

@@ -1,4 +1,7 @@
-"""`modelcycle up` and `modelcycle backfill` as a user runs them: the real daemon runs the days."""
+"""`modelcycle up` and `modelcycle backfill` as a user runs them: the real daemon runs the days.
+
+`up` runs in a process of its own (its services and Ctrl-C are under test); the demo that prepares
+its state, `backfill` and `models list` run in the test's process (`invoke_cli`)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -45,7 +48,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
         "MODELCYCLE_ORCHESTRATION_START": START.isoformat(),
         "MODELCYCLE_TRAINING_WINDOW_DAYS": "2",
     }
-    demo = run_cli("demo", "--devices", "16", "--sensors", "8", "--days", "3", env=env)
+    demo = invoke_cli("demo", "--devices", "16", "--sensors", "8", "--days", "3", env=env)
     assert demo.returncode == 0, demo.stderr
     assert "3 daily runs through Dagster: 3 succeeded" in " ".join(demo.stdout.split())
     ports = {"mlflow": free_port(), "dagster": free_port(), "api": free_port()}
@@ -72,7 +75,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
         while _get(f"http://127.0.0.1:{ports['api']}/healthz") != 200:
             assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
             assert time.monotonic() < deadline, "the stack did not come up"
-            time.sleep(1)
+            time.sleep(0.25)
         yield env, ports
     finally:
         os.killpg(process.pid, signal.SIGINT)
@@ -89,7 +92,7 @@ def test_up_serves_every_service_and_a_backfill_runs_through_the_daemon(
     assert _get(f"http://127.0.0.1:{ports['mlflow']}/health") == 200
     assert _get(f"http://127.0.0.1:{ports['dagster']}/server_info") == 200
 
-    launched = run_cli("backfill", "--start", "2026-01-03", "--end", "2026-01-03", env=env)
+    launched = invoke_cli("backfill", "--start", "2026-01-03", "--end", "2026-01-03", env=env)
     assert launched.returncode == 0, launched.stderr
     assert "backfill of 1 day(s)" in launched.stdout
 
@@ -111,12 +114,12 @@ def test_up_serves_every_service_and_a_backfill_runs_through_the_daemon(
             if statuses.get("2026-01-03") in FINISHED:
                 break
             assert time.monotonic() < deadline, statuses
-            time.sleep(3)
+            time.sleep(0.5)
         # the daemon ran the queued day again: ingest, features, training on its window,
         # the gate, scores, alerts
         assert statuses == {"2026-01-03": dg.DagsterRunStatus.SUCCESS}, statuses
 
-    versions = run_cli(
+    versions = invoke_cli(
         "models",
         "list",
         "--json",
@@ -136,7 +139,7 @@ def test_up_serves_every_service_and_a_backfill_runs_through_the_daemon(
 
 def test_backfill_refuses_days_it_cannot_run(tmp_path: Path) -> None:
     env = {"MODELCYCLE_HOME": str(tmp_path), "MODELCYCLE_ORCHESTRATION_START": "2026-01-01"}
-    backwards = run_cli("backfill", "--start", "2026-01-05", "--end", "2026-01-02", env=env)
+    backwards = invoke_cli("backfill", "--start", "2026-01-05", "--end", "2026-01-02", env=env)
     assert backwards.returncode == 2 and "is before --start" in backwards.stderr
-    early = run_cli("backfill", "--start", "2025-12-30", "--end", "2026-01-02", env=env)
+    early = invoke_cli("backfill", "--start", "2025-12-30", "--end", "2026-01-02", env=env)
     assert early.returncode == 2 and "before the first partition" in early.stderr

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from modelcycle.simulate import FleetSpec, simulate_fleet
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli
 from tests.support.registry import CLASSIFIER, DETECTOR, registry_env
 from tests.support.servers import MlflowServer
 
@@ -30,13 +30,13 @@ def ingested_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     simulate_fleet(spec, home / "raw")
     for offset in range(DAYS):
         day = (START + timedelta(days=offset)).isoformat()
-        result = run_cli("ingest", "--date", day, env={"MODELCYCLE_HOME": str(home)})
+        result = invoke_cli("ingest", "--date", day, env={"MODELCYCLE_HOME": str(home)})
         assert result.returncode == 0, result.stderr
     return home
 
 
 def _cli_json(*args: str, env: dict[str, str]) -> Any:
-    result = run_cli(*args, "--json", env=env)
+    result = invoke_cli(*args, "--json", env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -97,7 +97,7 @@ def test_unknown_model_version_is_a_clear_error(
     ingested_home: Path, mlflow_sqlite_server: MlflowServer
 ) -> None:
     env = registry_env(ingested_home, mlflow_sqlite_server, "missing")
-    result = run_cli("models", "show", "no-such-model", env=env)
+    result = invoke_cli("models", "show", "no-such-model", env=env)
     assert result.returncode == 3
     assert "no-such-model" in result.stderr
     assert "Traceback" not in result.stderr

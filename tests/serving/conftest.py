@@ -16,7 +16,7 @@ import pytest
 
 from modelcycle.simulate import FleetSpec, simulate_fleet
 from tests.support.api import ApiServer, start_api
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli
 from tests.support.registry import PrefixedModels, registry_env
 from tests.support.servers import MlflowServer, unique_name
 
@@ -37,14 +37,14 @@ def ingest_fleet(home: Path) -> None:
     simulate_fleet(spec, home / "raw")
     for offset in range(DAYS):
         day = (START + timedelta(days=offset)).isoformat()
-        result = run_cli("ingest", "--date", day, env={"MODELCYCLE_HOME": str(home)})
+        result = invoke_cli("ingest", "--date", day, env={"MODELCYCLE_HOME": str(home)})
         assert result.returncode == 0, result.stderr
 
 
 def train_twice(env: dict[str, str]) -> None:
     last = (START + timedelta(days=DAYS - 1)).isoformat()
     for seed in ("42", "7"):
-        result = run_cli(
+        result = invoke_cli(
             "train", "--date", last, "--window-days", str(DAYS), "--seed", seed, "--json", env=env
         )
         assert result.returncode == 0, result.stderr

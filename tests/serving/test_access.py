@@ -1,7 +1,9 @@
 """Who may reach what: open mode only on loopback unless asked for, secrets that must be real,
 credentials never shown, and /metrics behind a key when one is set.
 
-No trained models are needed here: the API starts (and answers) with nothing to serve.
+No trained models are needed here: the API starts (and answers) with nothing to serve. Commands
+refused before they start anything run in the test's process (`invoke_cli`); those that go on to
+start servers run as child processes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 import requests
 
 from tests.support.api import API_KEY, ApiServer, start_api
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli, run_cli
 from tests.support.servers import LOOPBACK, free_port
 
 # TEST-NET-1 (RFC 5737): never a local address, so a server asked to listen there fails to bind
@@ -45,8 +47,8 @@ def _assert_clean_error(result: subprocess.CompletedProcess[str], *phrases: str)
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", UNREACHABLE_HOST])
 def test_serve_refuses_an_open_api_on_a_non_loopback_address(tmp_path: Path, host: str) -> None:
-    result = run_cli(
-        "serve", "--host", host, "--port", str(free_port()), env=_open_env(tmp_path), timeout=60
+    result = invoke_cli(
+        "serve", "--host", host, "--port", str(free_port()), env=_open_env(tmp_path)
     )
     _assert_clean_error(result, "MODELCYCLE_API_KEYS", "--allow-open", host)
 
@@ -78,7 +80,7 @@ def test_serve_open_on_a_non_loopback_address_when_asked_warns_loudly(
 
 @pytest.mark.parametrize("host", ["0.0.0.0", UNREACHABLE_HOST])
 def test_up_refuses_a_non_loopback_address_without_allow_open(tmp_path: Path, host: str) -> None:
-    result = run_cli("up", "--host", host, env=_open_env(tmp_path), timeout=120)
+    result = invoke_cli("up", "--host", host, env=_open_env(tmp_path))
     _assert_clean_error(result, "MLflow", "Dagster UI", "champion", "--allow-open")
     assert not (tmp_path / "logs").exists()  # nothing was started
 
@@ -104,12 +106,11 @@ def test_up_on_a_non_loopback_address_with_allow_open_warns_loudly(tmp_path: Pat
 
 @pytest.mark.parametrize("secret", ["", "   "])
 def test_an_empty_webhook_secret_is_refused_at_start(tmp_path: Path, secret: str) -> None:
-    result = run_cli(
+    result = invoke_cli(
         "serve",
         "--port",
         str(free_port()),
         env={"MODELCYCLE_HOME": str(tmp_path), "MODELCYCLE_WEBHOOK_SECRET": secret},
-        timeout=60,
     )
     _assert_clean_error(result, "MODELCYCLE_WEBHOOK_SECRET", "empty")
 
@@ -153,11 +154,10 @@ def test_credentials_in_the_tracking_uri_are_never_shown(
         assert "unreachable" in error
         assert f"http://***@{LOOPBACK}" in error
     assert PASSWORD not in keyed_api.log_path.read_text()
-    result = run_cli(
+    result = invoke_cli(
         "models",
         "list",
         env={"MODELCYCLE_HOME": str(tmp_path), "MODELCYCLE_TRACKING_URI": dead_registry_url},
-        timeout=120,
     )
     _assert_clean_error(result, "unreachable", f"http://***@{LOOPBACK}")
     assert PASSWORD not in result.stderr + result.stdout

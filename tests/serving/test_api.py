@@ -35,6 +35,32 @@ def client(trained_registry: TrainedRegistry) -> Iterator[MlflowClient]:
         client.set_registered_model_alias(name, "champion", "1")
 
 
+@pytest.fixture(scope="module")
+def shared_api(
+    trained_registry: TrainedRegistry,
+    tmp_path_factory: pytest.TempPathFactory,
+    server_log_dir: Path,
+) -> Iterator[ApiServer]:
+    """One API for the tests that only read what it serves, started once for the module."""
+    env = {
+        **trained_registry.env,
+        "MODELCYCLE_SERVING_CACHE_DIR": str(tmp_path_factory.mktemp("shared-api") / "cache"),
+        "MODELCYCLE_SERVING_POLL_SECONDS": "0.5",
+    }
+    with start_api(env, server_log_dir) as server:
+        server.wait_ready()
+        yield server
+
+
+@pytest.fixture
+def champion_api(shared_api: ApiServer, trained_registry: TrainedRegistry) -> ApiServer:
+    """The shared API once it serves version 1 of both models again, as a fresh one would:
+    tests that promote a version put the alias back, and the API follows on its next poll."""
+    for name in (trained_registry.classifier, trained_registry.detector):
+        shared_api.wait_for_version(name, "1")
+    return shared_api
+
+
 def _feature_rows(registry: TrainedRegistry, features: list[str], n: int = 50) -> np.ndarray:
     table = pq.read_table(registry.home / "lake" / "features" / f"date={START}" / "part-0.parquet")
     columns = [table.column(name).to_numpy(zero_copy_only=False) for name in features]
@@ -52,16 +78,16 @@ def _as_json_rows(rows: np.ndarray) -> list[list[float | None]]:
 
 
 def test_predictions_equal_the_native_models_predictions(
-    api: ApiServer,
+    champion_api: ApiServer,
     trained_registry: TrainedRegistry,
     client: MlflowClient,
     mlflow_client_env: dict[str, str],
 ) -> None:
     name = trained_registry.classifier
-    served = _served(api, name)
+    served = _served(champion_api, name)
     features = list(served["features"])  # type: ignore[call-overload]
     rows = _feature_rows(trained_registry, features)
-    answer = api.post(f"/v1/models/{name}/predict", {"instances": _as_json_rows(rows)})
+    answer = champion_api.post(f"/v1/models/{name}/predict", {"instances": _as_json_rows(rows)})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert (body["model"], body["version"], body["alias"]) == (name, "1", "champion")
@@ -70,15 +96,15 @@ def test_predictions_equal_the_native_models_predictions(
     np.testing.assert_allclose(body["predictions"], expected, atol=1e-4)
 
     by_name = [dict(zip(features, row, strict=True)) for row in _as_json_rows(rows[:3])]
-    named = api.post(f"/v1/models/{name}/predict", {"records": by_name}).json()
+    named = champion_api.post(f"/v1/models/{name}/predict", {"records": by_name}).json()
     assert named["predictions"] == body["predictions"][:3]
 
 
 def test_models_endpoint_shows_what_is_served(
-    api: ApiServer, trained_registry: TrainedRegistry, client: MlflowClient
+    champion_api: ApiServer, trained_registry: TrainedRegistry, client: MlflowClient
 ) -> None:
     for name in (trained_registry.classifier, trained_registry.detector):
-        served = _served(api, name)
+        served = _served(champion_api, name)
         version = client.get_model_version_by_alias(name, "champion")
         assert served["version"] == version.version == "1"
         assert served["sha256"] == version.tags["modelcycle.onnx_sha256"]
@@ -93,14 +119,14 @@ def test_models_endpoint_shows_what_is_served(
         assert served["age_hours"] == pytest.approx(hours, abs=0.1)
 
 
-def test_requests_need_an_api_key_but_health_does_not(api: ApiServer) -> None:
+def test_requests_need_an_api_key_but_health_does_not(champion_api: ApiServer) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": API_KEY}):
-        answer = requests.get(f"{api.url}/v1/models", headers=headers, timeout=5)
+        answer = requests.get(f"{champion_api.url}/v1/models", headers=headers, timeout=5)
         assert answer.status_code == 401
         assert answer.headers["WWW-Authenticate"] == "Bearer"
     for path in ("/healthz", "/readyz", "/metrics"):
-        assert requests.get(f"{api.url}{path}", timeout=5).status_code == 200
-    assert API_KEY not in api.log_path.read_text()
+        assert requests.get(f"{champion_api.url}{path}", timeout=5).status_code == 200
+    assert API_KEY not in champion_api.log_path.read_text()
 
 
 def test_promoting_a_version_is_served_after_the_next_poll(
@@ -226,7 +252,7 @@ def test_registry_down_keeps_serving_and_a_restart_serves_from_cache(
 
 
 def test_device_readings_are_scored_by_both_models_with_training_features(
-    api: ApiServer, trained_registry: TrainedRegistry
+    champion_api: ApiServer, trained_registry: TrainedRegistry
 ) -> None:
     lake = trained_registry.home / "lake"
     readings = pq.read_table(lake / "readings" / f"date={START}" / "part-0.parquet").to_pylist()
@@ -236,7 +262,7 @@ def test_device_readings_are_scored_by_both_models_with_training_features(
         "timestamps": [r["timestamp"].isoformat() for r in hour],
         "values": {s: [r[s] for r in hour] for s in sensors},
     }
-    answer = api.post("/v1/devices/device-0003/predict", body)
+    answer = champion_api.post("/v1/devices/device-0003/predict", body)
     assert answer.status_code == 200, answer.text
     scored = answer.json()
     assert scored["windows"] == [f"{START}T05:00:00Z"]
@@ -247,12 +273,12 @@ def test_device_readings_are_scored_by_both_models_with_training_features(
     windows = pq.read_table(lake / "features" / f"date={START}" / "part-0.parquet").to_pylist()
     row = next(r for r in windows if r["device_id"] == "device-0003" and r[WINDOW_START].hour == 5)
     for model in scored["models"]:
-        features = _served(api, model["model"])["features"]
+        features = _served(champion_api, model["model"])["features"]
         vector = [[row[f] for f in features]]  # type: ignore[attr-defined]
-        direct = api.post(f"/v1/models/{model['model']}/predict", {"instances": vector})
+        direct = champion_api.post(f"/v1/models/{model['model']}/predict", {"instances": vector})
         assert model["predictions"] == pytest.approx(direct.json()["predictions"], abs=1e-6)
 
-    unknown = api.post("/v1/devices/device-9999/predict", body)
+    unknown = champion_api.post("/v1/devices/device-9999/predict", body)
     assert unknown.status_code == 404
     assert "device-9999" in unknown.json()["detail"]
 

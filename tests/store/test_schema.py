@@ -14,7 +14,7 @@ from modelcycle.settings import Settings
 from modelcycle.store import open_store
 from modelcycle.store.database import head_revision, upgrade
 from modelcycle.store.tables import Base
-from tests.support.cli import run_cli
+from tests.support.cli import invoke_cli
 from tests.support.servers import sqlalchemy_postgres_url
 
 TABLES = {
@@ -36,19 +36,19 @@ TABLES = {
 
 def _schema_round_trip(database_url: str, home: Path) -> None:
     env = {"MODELCYCLE_HOME": str(home), "MODELCYCLE_DATABASE_URL": database_url}
-    refused = run_cli("alerts", "list", env=env)
+    refused = invoke_cli("alerts", "list", env=env)
     assert refused.returncode == 7
     assert "no modelcycle schema" in refused.stderr
     assert "run `modelcycle db upgrade`" in refused.stderr
     assert "Traceback" not in refused.stderr
 
-    current = run_cli("db", "current", env=env)
+    current = invoke_cli("db", "current", env=env)
     assert current.returncode == 1 and "out of date" in current.stdout
 
-    upgraded = run_cli("db", "upgrade", env=env)
+    upgraded = invoke_cli("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
     assert f"empty → {head_revision()}" in upgraded.stdout
-    again = run_cli("db", "upgrade", env=env)
+    again = invoke_cli("db", "upgrade", env=env)
     assert f"already at {head_revision()}" in again.stdout
 
     engine = create_engine(database_url)
@@ -56,7 +56,7 @@ def _schema_round_trip(database_url: str, home: Path) -> None:
         assert set(inspect(engine).get_table_names()) >= TABLES
     finally:
         engine.dispose()
-    listed = run_cli("alerts", "list", "--json", env=env)
+    listed = invoke_cli("alerts", "list", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.strip() == "[]"
 
@@ -93,7 +93,7 @@ def test_the_migrations_build_the_tables_the_code_describes_on_postgresql(
 
 
 def test_the_embedded_default_store_is_created_on_first_use(tmp_path: Path) -> None:
-    result = run_cli("alerts", "list", "--json", env={"MODELCYCLE_HOME": str(tmp_path)})
+    result = invoke_cli("alerts", "list", "--json", env={"MODELCYCLE_HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "modelcycle.db").exists()
 
@@ -103,7 +103,7 @@ def test_an_unreachable_store_is_one_line(tmp_path: Path) -> None:
         "MODELCYCLE_HOME": str(tmp_path),
         "MODELCYCLE_DATABASE_URL": "postgresql+psycopg2://postgres:hunter2@127.0.0.1:1/none",
     }
-    result = run_cli("alerts", "list", env=env)
+    result = invoke_cli("alerts", "list", env=env)
     assert result.returncode == 4
     assert "cannot reach the monitoring store" in result.stderr
     assert "hunter2" not in result.stderr and "Traceback" not in result.stderr

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -50,6 +51,7 @@ def invoke_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
     with (
         pytest.MonkeyPatch.context() as patch,
         logging_restored(),
+        mlflow_globals_restored(),
         redirect_stdout(out),
         redirect_stderr(err),
     ):
@@ -77,3 +79,40 @@ def logging_restored() -> Iterator[None]:
         root.handlers[:] = handlers
         root.setLevel(level)
         structlog.configure(**structlog_config)
+
+
+_MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+_MLFLOW_GLOBALS = (
+    ("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
+    ("mlflow.tracking._model_registry.utils", "_registry_uri"),
+    ("mlflow.tracking.fluent", "_active_experiment_id"),
+)
+
+
+def _mlflow_globals() -> list[Any]:
+    """MLflow's process-wide tracking URI, registry URI and active experiment (None: unset or
+    MLflow not imported yet)."""
+    return [getattr(sys.modules.get(module), name, None) for module, name in _MLFLOW_GLOBALS]
+
+
+@contextmanager
+def mlflow_globals_restored() -> Iterator[None]:
+    """A command that trains points MLflow's process-wide URIs (and their environment variables)
+    at its server, as it should in its own process; give the test's back after, so a later test's
+    fluent `mlflow` calls go where its own environment says."""
+    saved = _mlflow_globals()
+    saved_env = {name: os.environ.get(name) for name in _MLFLOW_URI_VARIABLES}
+    try:
+        yield
+    finally:
+        tracking = sys.modules.get("mlflow.tracking._tracking_service.utils")
+        if tracking is not None and tracking._tracking_uri != saved[0]:
+            tracking.set_tracking_uri(saved[0])  # also resets the tracer that holds the URI
+        for (module, name), value in zip(_MLFLOW_GLOBALS, saved, strict=True):
+            if module in sys.modules:
+                setattr(sys.modules[module], name, value)
+        for variable, value in saved_env.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
