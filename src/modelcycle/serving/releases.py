@@ -106,6 +106,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _DECISION_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
+    400: {"model": ErrorPublic, "description": "The body could not be read (not UTF-8 JSON)."},
     409: {"model": ErrorPublic, "description": "The request is already decided or superseded."},
     413: {"model": ErrorPublic, "description": "Too large a body."},
     422: {"description": "A comment or reason over 2000 characters, or a malformed body."},
