@@ -93,7 +93,8 @@ def _outcome_line(settings: Settings, outcome: DayOutcome, *, lake_only: bool) -
         return f"  {outcome.day}  ingested (training starts once there are {MIN_DAYS} days)"
     versions = ", ".join(f"{name} v{v}" for name, v in sorted(outcome.versions.items()))
     refused = "; ".join(f"{name} refused: {why}" for name, why in sorted(outcome.refused.items()))
-    moved = sorted(n for n, v in outcome.versions.items() if outcome.champions.get(n) == v)
+    champions = outcome.champions
+    moved = sorted(f"{n} v{v}" for n, v in outcome.versions.items() if champions.get(n) == v)
     released = f"champion now {', '.join(moved)}" if moved else "no champion moved"
     key = f"{settings.classifier_model_name} champion"
     accuracy = outcome.accuracy.get(key)
@@ -177,7 +178,8 @@ def _print_next_steps(
         "  uv run modelcycle models list\n"
         "  uv run modelcycle monitor report            # accuracy per day, drift, model age\n"
         "  uv run modelcycle alerts list               # what fired, and why\n"
-        "  uv run modelcycle serve --port 8000          # then open http://127.0.0.1:8000/docs\n"
+        "  uv run modelcycle release history           # who moved each champion, and why\n"
+        "  uv run modelcycle serve --port 8000         # then open http://127.0.0.1:8000/docs\n"
         f"  (state lives in {home}; delete it to start over)"
     )
     if stdout.is_terminal:
