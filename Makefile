@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # tests wait on servers and daemons; PYTEST_WORKERS=0 runs the suite in one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup tools demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring bench-orchestration clean
+.PHONY: help setup tools demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring bench-orchestration bench-release clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -39,7 +39,7 @@ unit: setup tools ## The test suite (slow end-to-end tests included)
 
 test: lint typecheck unit ## Everything CI checks
 
-bench: bench-ingest bench-serving bench-monitoring bench-orchestration ## All benchmarks; results go to docs/benchmarks.md
+bench: bench-ingest bench-serving bench-monitoring bench-orchestration bench-release ## All benchmarks; results go to docs/benchmarks.md
 
 bench-ingest: setup ## Ingest, features and training at reference scale vs pandas and bare polars
 	$(UV) run --frozen python -m bench.ingest
@@ -53,6 +53,9 @@ bench-monitoring: setup ## Score, evaluate and check alerts on a reference-scale
 
 bench-orchestration: setup ## The daily Dagster job on a reference-scale day vs the same steps from the CLI
 	$(UV) run --frozen python -m bench.orchestration $(BENCH_ARGS)
+
+bench-release: setup ## Approval → the API serving the new version: registry webhook vs poll only
+	$(UV) run --frozen python -m bench.release $(BENCH_ARGS)
 
 clean: ## Remove the demo's state and caches
 	rm -rf .modelcycle .pytest_cache .mypy_cache .ruff_cache
