@@ -105,7 +105,7 @@ def test_in_local_a_passing_challenger_becomes_champion_and_scores_its_own_day(
         _two_trained_days(daily, instance)
         release = _metadata(instance, CLASSIFIER_RELEASE, "2026-01-03")
         assert release["version"] == "2"
-        for name in ("metric", "data_quality", "onnx_parity", "artifact_hash"):
+        for name in ("metric", "recent_days", "data_quality", "onnx_parity", "artifact_hash"):
             assert release[f"gate {name}"].startswith("passed"), release[f"gate {name}"]
         assert release["state"] == "approved"
         assert release["approved_by_system"] is True

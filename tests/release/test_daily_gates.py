@@ -30,9 +30,15 @@ def _gates(**changes: object) -> dict[str, tuple[bool, str]]:
     return {g.name: (g.passed, g.detail) for g in gates}
 
 
-def test_a_clean_challenger_passes_all_four_gates_and_the_local_policy_approves_it() -> None:
+def test_a_clean_challenger_passes_every_gate_and_the_local_policy_approves_it() -> None:
     gates = _gates()
-    assert list(gates) == ["metric", "data_quality", "onnx_parity", "artifact_hash"]
+    assert list(gates) == [
+        "metric",
+        "recent_days",
+        "data_quality",
+        "onnx_parity",
+        "artifact_hash",
+    ]
     assert all(passed for passed, _ in gates.values())
     assert gates["data_quality"][1] == "data_quality passed on every day 2026-01-01 … 2026-01-03"
     clean = daily_gates(
