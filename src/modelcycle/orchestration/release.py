@@ -21,7 +21,7 @@ from modelcycle.orchestration.keys import (
 )
 from modelcycle.orchestration.partitions import partition_day
 from modelcycle.orchestration.resources import ModelcycleResource
-from modelcycle.release.rules import ReleaseRecord
+from modelcycle.release.rules import GateResult, ReleaseRecord
 from modelcycle.settings import Settings
 
 READINGS_KEY = dg.AssetKey("readings")
@@ -119,6 +119,7 @@ def open_request(
             challenger=version,
             margin=settings.gate_margin,
             metrics=settings.gated_metrics,
+            customers=_customers(trained.get("customers_gate")),
         )
         already_open = any(r.version == version for r in releases.requests(model))
         # the first version became champion when it was registered: no one needs to approve it
@@ -164,6 +165,11 @@ def _notify(settings: Settings, record: ReleaseRecord) -> str:
     if not outcomes:
         return "no channel configured"
     return ", ".join(f"{o.channel} {'ok' if o.ok else f'FAILED: {o.error}'}" for o in outcomes)
+
+
+def _customers(recorded: Any) -> GateResult | None:
+    """The customers gate training recorded, if it recorded one."""
+    return None if recorded is None else GateResult.from_dict(_as_mapping(recorded))
 
 
 def _as_mapping(value: Any) -> dict[str, Any]:

@@ -78,17 +78,20 @@ def daily_gates(
     challenger: str = "",
     margin: float = 0.0,
     metrics: Sequence[str] = (),
+    customers: GateResult | None = None,
 ) -> list[GateResult]:
     """All gates of a challenger the daily job registered, in the order a person reads them.
 
     `evaluations` are the store's batch evaluations of `champion` and `challenger`, for the
-    recent-days comparison at the metric gate's `margin` on its `metrics`.
+    recent-days comparison at the metric gate's `margin` on its `metrics`; `customers` is the
+    customers gate training recorded (none recorded: the gate fails, its evidence is missing).
     """
     return [
         metric_gate(metric_verdict),
         recent_days_gate(
             evaluations, champion=champion, challenger=challenger, margin=margin, metrics=metrics
         ),
+        customers or GateResult("customers", False, "no per-customer comparison recorded"),
         quality_gate(window, quality),
         parity_gate(parity_difference),
         artifact_hash_gate(trained_sha256, recorded_sha256),
