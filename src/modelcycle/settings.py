@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     gate_margin: float = Field(
         default=0.02, ge=0, le=1, description="How much worse than the champion a model may be."
     )
+    gate_customer_margin: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="How much lower than the champion's one customer's accuracy may be.",
+    )
     gate_metrics: str = Field(
         default=",".join(DEFAULT_GATE_METRICS),
         description="Comma-separated metrics the gate compares with the champion's, each "

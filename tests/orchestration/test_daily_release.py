@@ -98,6 +98,9 @@ def _champion(daily: Daily) -> str:
     return str(model.aliases["champion"])
 
 
+GATES = ("metric", "recent_days", "customers", "data_quality", "onnx_parity", "artifact_hash")
+
+
 def test_in_local_a_passing_challenger_becomes_champion_and_scores_its_own_day(
     daily: Daily,
 ) -> None:
@@ -105,8 +108,10 @@ def test_in_local_a_passing_challenger_becomes_champion_and_scores_its_own_day(
         _two_trained_days(daily, instance)
         release = _metadata(instance, CLASSIFIER_RELEASE, "2026-01-03")
         assert release["version"] == "2"
-        for name in ("metric", "data_quality", "onnx_parity", "artifact_hash"):
+        for name in GATES:
             assert release[f"gate {name}"].startswith("passed"), release[f"gate {name}"]
+        # version 2's held-out rows, by customer, scored by champion v1 and by v2
+        assert release["gate customers"].startswith("passed: no customer worse by more than 0.05")
         assert release["state"] == "approved"
         assert release["approved_by_system"] is True
         assert release["champion"] == "2"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from modelcycle.release.daily_gates import daily_gates
-from modelcycle.release.rules import auto_approves
+from modelcycle.release.rules import GateResult, auto_approves
 
 WINDOW = [date(2026, 1, 1) + timedelta(days=n) for n in range(3)]
+CUSTOMERS = GateResult("customers", True, "no champion to compare with")
 PASSED_METRIC = {
     "name": "m",
     "passed": True,
@@ -24,15 +25,23 @@ def _gates(**changes: object) -> dict[str, tuple[bool, str]]:
         "parity_difference": 1e-7,
         "trained_sha256": "ab" * 32,
         "recorded_sha256": "ab" * 32,
+        "customers": CUSTOMERS,
         **changes,
     }
     gates = daily_gates(**arguments)  # type: ignore[arg-type]
     return {g.name: (g.passed, g.detail) for g in gates}
 
 
-def test_a_clean_challenger_passes_all_four_gates_and_the_local_policy_approves_it() -> None:
+def test_a_clean_challenger_passes_every_gate_and_the_local_policy_approves_it() -> None:
     gates = _gates()
-    assert list(gates) == ["metric", "data_quality", "onnx_parity", "artifact_hash"]
+    assert list(gates) == [
+        "metric",
+        "recent_days",
+        "customers",
+        "data_quality",
+        "onnx_parity",
+        "artifact_hash",
+    ]
     assert all(passed for passed, _ in gates.values())
     assert gates["data_quality"][1] == "data_quality passed on every day 2026-01-01 … 2026-01-03"
     clean = daily_gates(
@@ -42,6 +51,7 @@ def test_a_clean_challenger_passes_all_four_gates_and_the_local_policy_approves_
         parity_difference=1e-7,
         trained_sha256="ab" * 32,
         recorded_sha256="ab" * 32,
+        customers=CUSTOMERS,
     )
     assert auto_approves(clean, auto_approve=True)
     assert not auto_approves(clean, auto_approve=False)  # prod: a person decides
@@ -65,3 +75,7 @@ def test_a_refused_metric_a_missing_parity_or_a_different_hash_each_fail_their_g
         False,
         "no artifact hash recorded on the version",
     )
+
+
+def test_a_customers_comparison_training_did_not_record_fails_the_customers_gate() -> None:
+    assert _gates(customers=None)["customers"] == (False, "no per-customer comparison recorded")

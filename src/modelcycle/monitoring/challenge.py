@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from modelcycle.errors import DataNotFoundError
 from modelcycle.monitoring.champions import open_version
 from modelcycle.monitoring.evaluation import metrics_for
 from modelcycle.monitoring.scoring import predict_all
 from modelcycle.registry.connection import registry_client
 from modelcycle.registry.loading import RegistrySource
-from modelcycle.registry.versions import CHAMPION
+from modelcycle.registry.versions import CHALLENGER, CHAMPION
 from modelcycle.settings import Settings
 from modelcycle.training.dataset import TrainingSet
 
@@ -25,6 +28,7 @@ class ChampionOnRows:
 
     metrics: dict[str, float] | None
     version: str | None
+    predictions: NDArray[np.int_] | None = None  # 0/1 per held-out row, for the customers gate
 
 
 def champion_on_rows(
@@ -43,4 +47,21 @@ def champion_on_rows(
         return ChampionOnRows(None, champion.version)  # other features: not comparable
     scores = predict_all(champion, data.x_test)
     result = metrics_for(data.y_test, scores, champion.decision_threshold)
-    return ChampionOnRows(result.metrics, champion.version)
+    predicted = (scores >= champion.decision_threshold).astype(np.int_)
+    return ChampionOnRows(result.metrics, champion.version, predicted)
+
+
+def challenger_predictions(
+    settings: Settings, name: str, new_version: str, data: TrainingSet
+) -> NDArray[np.int_] | None:
+    """The new version's 0/1 predictions on the test rows of `data`, scored from its registered
+    ONNX artifact the way the champion's are; None when `challenger` is another version."""
+    client, _ = registry_client(settings)
+    try:
+        challenger = open_version(RegistrySource(settings), client, name, CHALLENGER)
+    except DataNotFoundError:
+        return None
+    if challenger.version != new_version:
+        return None
+    scores = predict_all(challenger, data.x_test)
+    return (scores >= challenger.decision_threshold).astype(np.int_)

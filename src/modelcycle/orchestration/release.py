@@ -21,7 +21,7 @@ from modelcycle.orchestration.keys import (
 )
 from modelcycle.orchestration.partitions import partition_day
 from modelcycle.orchestration.resources import ModelcycleResource
-from modelcycle.release.rules import ReleaseRecord
+from modelcycle.release.rules import GateResult, ReleaseRecord
 from modelcycle.settings import Settings
 
 READINGS_KEY = dg.AssetKey("readings")
@@ -98,12 +98,15 @@ def open_request(
     from modelcycle.registry.contract import SHA256_TAG
     from modelcycle.release.daily_gates import daily_gates
     from modelcycle.release.service import open_releases
+    from modelcycle.store.evaluations import version_history
 
     settings = modelcycle.settings()
     model, version = str(trained["registered_model"]), str(trained["version"])
     window = [day - timedelta(days=n) for n in range(int(trained["training_days"]))]
     with open_releases(settings) as releases:
         tags = releases.registry.version_tags(model, version)
+        current = releases.registry.aliases(model).get("champion")
+        compared = [v for v in (current, version) if v]
         gates = daily_gates(
             metric_verdict=_as_mapping(trained["gate"]),
             window=sorted(window),
@@ -111,10 +114,16 @@ def open_request(
             parity_difference=_float_or_none(trained.get("onnx_max_abs_difference")),
             trained_sha256=str(trained.get("onnx_sha256") or "") or None,
             recorded_sha256=tags.get(SHA256_TAG),
+            evaluations=version_history(releases.store, model, compared),
+            champion=current,
+            challenger=version,
+            margin=settings.gate_margin,
+            metrics=settings.gated_metrics,
+            customers=_customers(trained.get("customers_gate")),
         )
         already_open = any(r.version == version for r in releases.requests(model))
         # the first version became champion when it was registered: no one needs to approve it
-        already_champion = releases.registry.aliases(model).get("champion") == version
+        already_champion = current == version
         record = releases.open(
             model=model,
             version=version,
@@ -156,6 +165,11 @@ def _notify(settings: Settings, record: ReleaseRecord) -> str:
     if not outcomes:
         return "no channel configured"
     return ", ".join(f"{o.channel} {'ok' if o.ok else f'FAILED: {o.error}'}" for o in outcomes)
+
+
+def _customers(recorded: Any) -> GateResult | None:
+    """The customers gate training recorded, if it recorded one."""
+    return None if recorded is None else GateResult.from_dict(_as_mapping(recorded))
 
 
 def _as_mapping(value: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -28,6 +28,10 @@ from modelcycle.orchestration.keys import (
 )
 from modelcycle.orchestration.resources import ModelcycleResource
 from modelcycle.training.gate import GateResult, judge
+
+if TYPE_CHECKING:
+    from modelcycle.monitoring.challenge import ChampionOnRows
+    from modelcycle.training.dataset import TrainingSet
 
 
 def gate_check(key: dg.AssetKey, result: GateResult) -> dg.AssetCheckResult:
@@ -87,6 +91,51 @@ def train_day(
                 "gate": dg.MetadataValue.json(result.as_dict()),
                 **{m: v for m, v in version.metrics.items() if not math.isnan(v)},
                 "training_days": len(trained.data.days),
+                "customers_gate": dg.MetadataValue.json(
+                    customers_verdict(
+                        modelcycle, version.model_name, version.version, champion, trained.data
+                    )
+                ),
             },
         )
         yield gate_check(key, result)
+
+
+def customers_verdict(
+    modelcycle: ModelcycleResource,
+    name: str,
+    version: str,
+    champion: ChampionOnRows,
+    data: TrainingSet,
+) -> dict[str, Any]:
+    """The customers gate on the held-out rows: each row's device mapped to its customer by the
+    fleet register, champion and challenger predictions compared per customer."""
+    from modelcycle.errors import DataNotFoundError, InvalidInputError
+    from modelcycle.lake.fleet import read_fleet
+    from modelcycle.monitoring.challenge import challenger_predictions
+    from modelcycle.release.customers import customers_gate
+    from modelcycle.release.rules import GateResult as ReleaseGate
+
+    settings = modelcycle.settings()
+    margin = settings.gate_customer_margin
+    if champion.predictions is None:
+        return customers_gate([], [], None, [], margin=margin).to_dict()
+    ours = challenger_predictions(settings, name, version, data)
+    if ours is None:
+        detail = f"v{version} is not {name}@challenger: its held-out rows were not scored"
+        return ReleaseGate("customers", False, detail).to_dict()
+    try:
+        fleet = read_fleet(modelcycle.raw())
+    except (DataNotFoundError, InvalidInputError) as error:  # the gate fails; training stands
+        return ReleaseGate("customers", False, f"customers unknown: {error}").to_dict()
+    devices, owners = fleet.column("device_id").to_pylist(), fleet.column("customer_id").to_pylist()
+    owner = dict(zip(devices, owners, strict=True))
+    customers = [owner.get(device) or "(not in devices.csv)" for device in data.test_devices]
+    gate = customers_gate(
+        customers,
+        data.y_test.tolist(),
+        champion.predictions.tolist(),
+        ours.tolist(),
+        margin=margin,
+    )
+    return gate.to_dict()

@@ -1,7 +1,8 @@
 """The gates the daily job attaches to a challenger's release request, as pure rules.
 
 What the training step measured (the metric gate's verdict, the ONNX parity difference), what the
-registry holds (the artifact hash tag) and what the data-quality checks said about the training
+daily evaluations saw (champion against challenger on the recent days), what the registry holds
+(the artifact hash tag) and what the data-quality checks said about the training
 window's days become `GateResult`s; the request's approval then waits on all of them.
 """
 
@@ -12,7 +13,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from modelcycle.release.recent_days import recent_days_gate
 from modelcycle.release.rules import GateResult, metric_gate
+from modelcycle.store.evaluations import VersionDay
 
 
 def quality_gate(window: Sequence[date], verdicts: Mapping[date, bool]) -> GateResult:
@@ -70,10 +73,25 @@ def daily_gates(
     parity_difference: float | None,
     trained_sha256: str | None,
     recorded_sha256: str | None,
+    evaluations: Sequence[VersionDay] = (),
+    champion: str | None = None,
+    challenger: str = "",
+    margin: float = 0.0,
+    metrics: Sequence[str] = (),
+    customers: GateResult | None = None,
 ) -> list[GateResult]:
-    """All gates of a challenger the daily job registered, in the order a person reads them."""
+    """All gates of a challenger the daily job registered, in the order a person reads them.
+
+    `evaluations` are the store's batch evaluations of `champion` and `challenger`, for the
+    recent-days comparison at the metric gate's `margin` on its `metrics`; `customers` is the
+    customers gate training recorded (none recorded: the gate fails, its evidence is missing).
+    """
     return [
         metric_gate(metric_verdict),
+        recent_days_gate(
+            evaluations, champion=champion, challenger=challenger, margin=margin, metrics=metrics
+        ),
+        customers or GateResult("customers", False, "no per-customer comparison recorded"),
         quality_gate(window, quality),
         parity_gate(parity_difference),
         artifact_hash_gate(trained_sha256, recorded_sha256),

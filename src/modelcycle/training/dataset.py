@@ -43,6 +43,7 @@ class TrainingSet:
     window_end: datetime
     split_at: datetime
     data_hash: str
+    test_devices: tuple[str, ...] = ()  # the device of each held-out row (the customers gate)
 
     @property
     def feature_names(self) -> list[str]:
@@ -114,4 +115,11 @@ def build_training_set(
         window_end=_from_micros(last) + timedelta(hours=1),
         split_at=_from_micros(split_value),
         data_hash=_hash_training_data(table, matrix, labels),
+        test_devices=tuple(
+            device
+            for device, held_out in zip(
+                table.column(DEVICE_COLUMN).to_pylist(), is_test.tolist(), strict=True
+            )
+            if held_out
+        ),
     )
