@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,12 @@ from modelcycle.orchestration.keys import CLASSIFIER_KEY, DETECTOR_KEY, GATE_CHE
 from modelcycle.orchestration.resources import ModelcycleResource
 from modelcycle.orchestration.sensors import DAILY_JOB
 from modelcycle.settings import Settings
-from modelcycle.simulate import FleetSpec, simulate_fleet
-from modelcycle.store.database import create_store_engine, upgrade
+from tests.orchestration.small_fleet import small_fleet_env
 from tests.support.cli import invoke_cli
-from tests.support.registry import PrefixedModels, registry_env, server_client
+from tests.support.registry import PrefixedModels, server_client
 from tests.support.servers import MlflowServer, unique_name
 
 pytestmark = pytest.mark.slow
-
-START = date(2026, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -47,23 +44,8 @@ class Orchestrated(PrefixedModels):
 def orchestrated(
     tmp_path: Path, mlflow_sqlite_server: MlflowServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Orchestrated]:
-    simulate_fleet(
-        FleetSpec(devices=16, sensors=8, days=3, start=START, seed=3, customers=2),
-        tmp_path / "raw",
-    )
     prefix = unique_name("dagster")
-    database_url = f"sqlite:///{tmp_path / 'monitoring.db'}"
-    engine = create_store_engine(database_url)
-    upgrade(engine)
-    engine.dispose()
-    env = {
-        **registry_env(tmp_path, mlflow_sqlite_server, prefix),
-        "MODELCYCLE_DATABASE_URL": database_url,
-        "MODELCYCLE_ORCHESTRATION_START": START.isoformat(),
-        "MODELCYCLE_TRAINING_WINDOW_DAYS": "2",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    env = small_fleet_env(tmp_path, mlflow_sqlite_server, prefix, monkeypatch)
     yield Orchestrated(prefix=prefix, env=env, defs=build_definitions(Settings()))
 
 

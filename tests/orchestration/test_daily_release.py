@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,14 @@ from modelcycle.orchestration.keys import CLASSIFIER_KEY, GATE_CHECK, RELEASE_KE
 from modelcycle.orchestration.sensors import DAILY_JOB
 from modelcycle.release.service import open_releases
 from modelcycle.settings import Settings
-from modelcycle.simulate import FleetSpec, simulate_fleet
-from modelcycle.store.database import create_store_engine, upgrade
 from modelcycle.training import gate
+from tests.orchestration.small_fleet import small_fleet_env
 from tests.support.receivers import HttpReceiver
-from tests.support.registry import registry_env, server_client
+from tests.support.registry import server_client
 from tests.support.servers import MlflowServer, unique_name
 
 pytestmark = pytest.mark.slow
 
-START = date(2026, 1, 1)
 LAKE_ONLY = [dg.AssetKey("readings"), dg.AssetKey("features")]
 CLASSIFIER_RELEASE = RELEASE_KEYS[CLASSIFIER_KEY]
 
@@ -45,23 +42,8 @@ class Daily:
 def daily(
     tmp_path: Path, mlflow_sqlite_server: MlflowServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Daily]:
-    simulate_fleet(
-        FleetSpec(devices=16, sensors=8, days=3, start=START, seed=3, customers=2),
-        tmp_path / "raw",
-    )
     prefix = unique_name("release")
-    database_url = f"sqlite:///{tmp_path / 'monitoring.db'}"
-    engine = create_store_engine(database_url)
-    upgrade(engine)
-    engine.dispose()
-    env = {
-        **registry_env(tmp_path, mlflow_sqlite_server, prefix),
-        "MODELCYCLE_DATABASE_URL": database_url,
-        "MODELCYCLE_ORCHESTRATION_START": START.isoformat(),
-        "MODELCYCLE_TRAINING_WINDOW_DAYS": "2",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    env = small_fleet_env(tmp_path, mlflow_sqlite_server, prefix, monkeypatch)
     yield Daily(env=env, classifier=Settings().classifier_model_name)
 
 
