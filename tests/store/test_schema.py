@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect
 
 from modelcycle.settings import Settings
 from modelcycle.store import open_store
-from modelcycle.store.database import head_revision, upgrade
+from modelcycle.store.database import create_store_engine, head_revision, upgrade
 from modelcycle.store.tables import Base
 from tests.support.cli import invoke_cli
 from tests.support.servers import sqlalchemy_postgres_url
@@ -129,4 +129,40 @@ def test_the_embedded_store_opened_from_several_threads_at_once_is_created_once(
         thread.start()
     for thread in threads:
         thread.join()
+    assert errors == []
+
+
+def test_connections_racing_to_a_new_embedded_file_all_get_in(tmp_path: Path) -> None:
+    """SQLite refuses at once one of two connections that switch a new file to WAL together.
+
+    The API, the Dagster daemon and a CLI command each open the embedded store; none of them may
+    fail with "database is locked" because another opened it in the same instant.
+    """
+    errors: list[BaseException] = []
+    for attempt in range(60):
+        url = f"sqlite:///{tmp_path / f'race-{attempt}.db'}"
+        start = threading.Barrier(8)
+
+        def connect(url: str, start: threading.Barrier, creates: bool) -> None:
+            engine = create_store_engine(url)  # one each, as each process and poller has
+            start.wait()
+            try:
+                with engine.begin() as connection:
+                    if creates:
+                        connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (a INTEGER)")
+                    connection.exec_driver_sql("SELECT name FROM sqlite_master").fetchall()
+            except Exception as error:  # noqa: BLE001 - collected for the assertion below
+                errors.append(error)
+            engine.dispose()
+
+        threads = [threading.Thread(target=connect, args=(url, start, n == 0)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        engine = create_store_engine(url)
+        with engine.connect() as connection:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        engine.dispose()
+        assert mode == "wal"
     assert errors == []

@@ -7,7 +7,9 @@ embedded default database is created on first use, as MLflow does with its own S
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -118,7 +120,7 @@ def create_store_engine(url: str) -> Engine:
         def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
             cursor.close()
 
         return engine
@@ -126,6 +128,29 @@ def create_store_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ValueError) as error:
         raise InvalidInputError(f"bad MODELCYCLE_DATABASE_URL {redact(url)}: {error}") from error
+
+
+# How long a connection waits for another to finish switching the file to WAL; as the busy timeout.
+_WAL_SWITCH_SECONDS = 30.0
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the file in WAL mode, waiting out connections that switch it at the same moment.
+
+    SQLite answers "database is locked" at once, without its busy timeout, to a connection whose
+    switch to WAL races another's; the API's pollers and a CLI opening a new embedded store do
+    exactly that. The mode is stored in the file, so once it is WAL nothing needs the lock again.
+    """
+    deadline = time.monotonic() + _WAL_SWITCH_SECONDS
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def schema_status(engine: Engine) -> SchemaStatus:
