@@ -39,7 +39,10 @@ unit: setup tools ## The test suite (slow end-to-end tests included)
 
 test: lint typecheck unit ## Everything CI checks
 
-bench: bench-ingest bench-serving bench-monitoring bench-orchestration bench-release ## All benchmarks; results go to docs/benchmarks.md
+bench: setup ## All benchmarks, each judged against its targets; exits non-zero if one failed
+	@failed=""; for b in ingest serving monitoring orchestration release; do \
+		$(MAKE) --no-print-directory bench-$$b || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "benchmarks with a failed target:$$failed (see docs/benchmarks.md)"; exit 1; fi
 
 bench-ingest: setup ## Ingest, features and training at reference scale vs pandas and bare polars
 	$(UV) run --frozen python -m bench.ingest

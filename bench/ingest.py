@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from bench.report import Measurement, machine_line, measure, write_section
+from bench.verdict import Conditions, Target, Verdicts, run_line
 
 DATA = Path(__file__).resolve().parent / ".data"
 START = date(2026, 1, 1)
@@ -78,6 +79,17 @@ lake = open_store(sys.argv[1]); day = date.fromisoformat(sys.argv[2])
 build_day_features(lake, day, readings_spec(lake, day))
 """
 
+# The floor for features: the same hourly aggregates (the same SQL text) as one bare DuckDB query
+# from the day's Parquet to a Parquet file, with nothing of modelcycle imported.
+FEATURES_FLOOR = """
+import sys
+from pathlib import Path
+import duckdb
+con = duckdb.connect(config={"threads": 2})
+sql = Path(sys.argv[1]).read_text().replace("__SOURCE__", "read_parquet('" + sys.argv[2] + "')")
+con.execute("COPY (" + sql + ") TO '" + sys.argv[3] + "' (FORMAT parquet, COMPRESSION zstd)")
+"""
+
 TRAIN = """
 import sys
 from datetime import date
@@ -109,6 +121,29 @@ def _ratio(a: Measurement, b: Measurement) -> str:
     return f"{a.seconds / b.seconds:.2f}×"
 
 
+def _features_floor(lake: Path, day: str, out: Path) -> Measurement:
+    """The bare DuckDB query over the same readings partition, with the SQL features use."""
+    from datetime import date as date_type
+
+    from modelcycle.features.store import readings_spec
+    from modelcycle.features.windows import feature_sql
+    from modelcycle.lake import layout
+    from modelcycle.storage import open_store
+
+    store = open_store(str(lake))
+    when = date_type.fromisoformat(day)
+    sql_file = out / "features.sql"
+    sql_file.write_text(feature_sql(readings_spec(store, when), "__SOURCE__"))
+    readings = lake / layout.readings_partition(when)
+    return measure(
+        "features floor (bare DuckDB)",
+        FEATURES_FLOOR,
+        str(sql_file),
+        str(readings),
+        str(out / "features-floor.parquet"),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--devices", type=int, default=1000)
@@ -123,45 +158,70 @@ def main() -> None:
     lake = DATA / "lake"
     shutil.rmtree(lake, ignore_errors=True)
 
+    conditions = Conditions()
     pandas = measure("pandas baseline", PANDAS, str(day_folder), str(out / "pandas.parquet"))
     polars = measure("bare polars", POLARS, str(day_folder), str(out / "polars.parquet"))
     ingest = measure("modelcycle ingest", INGEST, str(raw), str(lake), START.isoformat())
     features = measure("features (1 day)", FEATURES, str(lake), START.isoformat())
+    floor = _features_floor(lake, START.isoformat(), out)
     for offset in range(1, args.train_days):
         day = (START + timedelta(days=offset)).isoformat()
         measure(f"ingest {day}", INGEST, str(raw), str(lake), day)
         measure(f"features {day}", FEATURES, str(lake), day)
     last = (START + timedelta(days=args.train_days - 1)).isoformat()
     train = measure("train", TRAIN, str(lake), str(raw), last)
+    conditions.finish()
+    verdicts = Verdicts("ingest")
+    verdicts.add(
+        Target("ingest speed-up over pandas", pandas.seconds / ingest.seconds, 2.0, "×", True)
+    )
+    verdicts.add(Target("ingest time / bare polars", ingest.seconds / polars.seconds, 1.5, "×"))
+    verdicts.add(Target("ingest peak memory", ingest.peak_mib, 1024, " MiB", digits=0))
+    verdicts.add(Target("features for one day", features.seconds, 10.0, " s", digits=1))
+    verdicts.add(
+        Target("features time / bare DuckDB floor", features.seconds / floor.seconds, 1.3, "×")
+    )
+    verdicts.add(Target("training both models on the window", train.seconds, 180, " s", digits=0))
 
     rows = [
         ("pandas read_csv + concat + to_parquet", pandas, _ratio(pandas, polars)),
         ("bare polars scan_csv → sink_parquet (anchor)", polars, "1.00×"),
         ("**modelcycle ingest (validated, quarantine, report)**", ingest, _ratio(ingest, polars)),
     ]
+    feature_rows = [
+        ("bare DuckDB: the same aggregates, Parquet to Parquet (floor)", floor, "1.00×"),
+        ("**modelcycle features (one day)**", features, _ratio(features, floor)),
+    ]
     table = "\n".join(
         f"| {name} | {m.seconds:.1f} | {m.peak_mib:,.0f} | {ratio} |" for name, m, ratio in rows
+    )
+    feature_table = "\n".join(
+        f"| {name} | {m.seconds:.1f} | {m.peak_mib:,.0f} | {ratio} |"
+        for name, m, ratio in feature_rows
     )
     markdown = f"""## Ingest, features, training (`make bench-ingest`)
 
 One simulated reference-scale day: {args.devices} devices × 100 sensors × 1440 minutes,
 {size_gb:.2f} GB of CSV. Measured {machine_line()}; each step in its own process.
+{run_line(conditions)}
 
 | step | wall s | peak MiB | time vs bare polars |
 |---|---:|---:|---:|
 {table}
 
-- modelcycle ingest is **{pandas.seconds / ingest.seconds:.1f}× faster than the pandas baseline**
-  (target ≥ 2×) and **{ingest.seconds / polars.seconds:.2f}× the bare polars time**
-  (target ≤ 1.5×), at {ingest.peak_mib:,.0f} MiB peak (target ≤ 1024).
-- Window features for one day: **{features.seconds:.1f} s**, {features.peak_mib:,.0f} MiB peak
-  (target < 10 s).
-- Training both models on {args.train_days} days (feature partitions already built, as the
-  daily job leaves them; labels, time split, LightGBM + IsolationForest fit, ONNX export):
-  **{train.seconds:.1f} s**, {train.peak_mib:,.0f} MiB peak (target < 180 s).
+| features | wall s | peak MiB | time vs floor |
+|---|---:|---:|---:|
+{feature_table}
+
+Training both models on {args.train_days} days (feature partitions already built, as the daily
+job leaves them; labels, time split, LightGBM + IsolationForest fit, ONNX export):
+{train.seconds:.1f} s, {train.peak_mib:,.0f} MiB peak.
+
+{verdicts.table()}
 """
     write_section("ingest", markdown)
     print(markdown)
+    verdicts.finish(conditions)
 
 
 if __name__ == "__main__":

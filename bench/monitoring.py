@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
@@ -33,6 +32,7 @@ from typing import Any
 from bench.monitoring_report import PEER_REPEATS, render_markdown
 from bench.report import write_section
 from bench.steps import Step, clean_env, cli_step, ledger_kept_until, python_step
+from bench.verdict import Conditions, Verdicts
 from bench.workfolder import SETUP_FILE, add_work_arguments, work_folder
 
 START = date(2026, 3, 2)
@@ -237,7 +237,7 @@ def _bench(args: argparse.Namespace, work: Path, env: dict[str, str], *, reuse: 
     evaluated = _evaluated_day(home / "raw", [day, day - timedelta(days=1)])
     if evaluated != day:
         print(f"warning: the ledger does not cover {day}; evaluating {evaluated}")
-    load_before = os.getloadavg()
+    conditions = Conditions()
 
     print(f"CLI, one process per command, scoring {day}")
     _drop_features(home, day)
@@ -279,7 +279,8 @@ def _bench(args: argparse.Namespace, work: Path, env: dict[str, str], *, reuse: 
     )
     peer_step = python_step("peer", PEER, [day.isoformat(), str(PEER_REPEATS)], env, logs)
     peer = _last_json(peer_step.stdout)
-    load_after = os.getloadavg()
+    conditions.finish()
+    verdicts = Verdicts("monitoring")
 
     markdown = render_markdown(
         args,
@@ -293,11 +294,13 @@ def _bench(args: argparse.Namespace, work: Path, env: dict[str, str], *, reuse: 
         alerts,
         day,
         evaluated,
-        (load_before, load_after),
+        conditions,
+        verdicts,
     )
     if not args.no_docs:
         write_section("monitoring", markdown)
     print(markdown)
+    verdicts.finish(conditions)
 
 
 def _last_json_array(text: str) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.report import machine_line
 from bench.steps import Step
+from bench.verdict import Conditions, Target, Verdicts, run_line
 
 TARGET_SECONDS = 30.0
 PEER_REPEATS = 3
@@ -46,12 +47,16 @@ def render_markdown(
     alerts: dict[str, Any],
     day: date,
     evaluated: date,
-    loads: tuple[tuple[float, float, float], tuple[float, float, float]],
+    conditions: Conditions,
+    verdicts: Verdicts,
 ) -> str:
     wall, cpu = inproc["seconds"], inproc["cpu"]
     names = ("score", "evaluate", "alerts check")
     total_cli = sum(s.seconds for s in cli)
-    verdict = "PASS" if daily.seconds < TARGET_SECONDS else "FAIL"
+    daily_target = verdicts.add(
+        Target("one day through `monitor daily`", daily.seconds, TARGET_SECONDS, " s", digits=1)
+    )
+    verdict = daily_target.verdict
     rows = "\n".join(
         _fmt_row(f"`modelcycle {name}`", step, wall[name], cpu[name])
         for name, step in zip(names, cli, strict=True)
@@ -81,14 +86,12 @@ def render_markdown(
         if (args.devices, args.sensors) == (1000, 100)
         else "\n**Not the reference scale**: the target applies to 1000 × 100.\n"
     )
-    (before, _, _), (after, _, _) = loads
     return f"""## Monitoring: score, evaluate and check alerts (one reference-scale day)
 
 `make bench-monitoring`: {args.devices} devices × {args.sensors} sensors × 1440 minutes, one day
 ({windows:,} hourly device-windows, {peer["n_features"]} features); both models' champions were
 trained on the 2 days before. Measured {machine_line()}.
-1-minute load average {before:.1f} before the timed steps, {after:.1f} after (2 cores: above
-2, other work competed with the bench and inflated wall times; the CPU columns are steadier).
+{run_line(conditions)} The CPU columns are steadier than the wall times.
 {scale}
 Setup, not in the result: {setup_total:.0f} s ({setup_detail}).
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
@@ -48,6 +47,7 @@ from bench.orchestration_report import (
 )
 from bench.report import write_section
 from bench.steps import Step, clean_env, cli_step, ledger_kept_until, python_step
+from bench.verdict import Conditions, Verdicts
 from bench.workfolder import SETUP_FILE, add_work_arguments, work_folder
 
 PREPARE_INSTANCE = """
@@ -266,7 +266,7 @@ def _bench(args: argparse.Namespace, work: Path, env: dict[str, str], *, reuse: 
     )
     if not labelled:
         print(f"warning: the ledger (kept until {kept}) does not cover {plan.day}")
-    load_before = os.getloadavg()
+    conditions = Conditions()
 
     print(f"CLI, one process per command, day {plan.day}")
     _reset(home, plan.day)
@@ -275,14 +275,16 @@ def _bench(args: argparse.Namespace, work: Path, env: dict[str, str], *, reuse: 
     print(f"Dagster, `{JOB}` for partition {plan.day}, execute_in_process in one process")
     _reset(home, plan.day)
     dagster, result = _run_dagster(plan, env, logs)
-    load_after = os.getloadavg()
+    conditions.finish()
+    verdicts = Verdicts("orchestration")
 
     markdown = render_markdown(
-        args, plan, setup, cli, dagster, result, labelled, (load_before[0], load_after[0])
+        args, plan, setup, cli, dagster, result, labelled, conditions, verdicts
     )
     if not args.no_docs:
         write_section("orchestration", markdown)
     print(markdown)
+    verdicts.finish(conditions)
 
 
 if __name__ == "__main__":

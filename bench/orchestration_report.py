@@ -21,6 +21,7 @@ from bench.orchestration_plan import (
 )
 from bench.report import machine_line
 from bench.steps import Step
+from bench.verdict import Conditions, Target, Verdicts, run_line
 
 
 @dataclass(frozen=True)
@@ -166,10 +167,6 @@ def _setup_detail(setup: list[Step]) -> str:
     return ", ".join(parts)
 
 
-def _verdict(passed: bool) -> str:
-    return "PASS" if passed else "FAIL"
-
-
 def render_markdown(
     args: argparse.Namespace,
     plan: Plan,
@@ -178,13 +175,20 @@ def render_markdown(
     dagster: Step,
     result: dict[str, Any],
     labelled: bool,
-    loads: tuple[float, float],
+    conditions: Conditions,
+    verdicts: Verdicts,
 ) -> str:
     times = _step_times(result)
     problems = _complete(result, times)
     cli_total = sum(s.seconds for s in cli)
     total = dagster.seconds
     overhead = total / cli_total - 1
+    total_target = verdicts.add(
+        Target("the day through Dagster", total, TARGET_TOTAL_SECONDS, " s", digits=1)
+    )
+    overhead_target = verdicts.add(
+        Target("Dagster / CLI − 1", overhead * 100, TARGET_OVERHEAD * 100, " %", digits=1)
+    )
     in_steps = sum(t.wall for t in times.values())
     checks = _sum([t.checks for t in times.values()])
     core = _sum([t.core for t in times.values()])
@@ -237,8 +241,8 @@ def render_markdown(
 
 `make bench-orchestration`: {args.devices} devices × {args.sensors} sensors × 1440 minutes, the
 day {plan.day}, with {window_text}; both models' champions were trained on the
-{plan.window} days before. Measured {machine_line()}. 1-minute load average {loads[0]:.1f}
-before the timed runs, {loads[1]:.1f} after (2 cores: above 2, other work competed with the bench).
+{plan.window} days before. Measured {machine_line()}.
+{run_line(conditions)}
 {scale}{incomplete}{unpatched}
 Setup, not in the result: {sum(s.seconds for s in setup):.0f} s ({setup_detail}).
 
@@ -267,10 +271,10 @@ monitoring store's training record).
 {dagster.cpu_seconds:.1f} s CPU | **{total:.1f}** | {_seconds(core)} | {_seconds(checks)} \
 | {_seconds(None if core is None or checks is None else total - core - checks)} |
 
-- **The whole day through Dagster: {total:.1f} s: {_verdict(total < TARGET_TOTAL_SECONDS)}**
+- **The whole day through Dagster: {total:.1f} s: {total_target.verdict}**
   (target: under {TARGET_TOTAL_SECONDS / 60:.0f} minutes; the CLI path took {cli_total:.1f} s).
 - **Orchestration overhead: Dagster / CLI = {total / cli_total:.2f}×, {overhead:+.1%}:
-  {_verdict(overhead < TARGET_OVERHEAD)}** (target: under {TARGET_OVERHEAD:.0%}).{no_checks_text}
+  {overhead_target.verdict}** (target: under {TARGET_OVERHEAD:.0%}).{no_checks_text}
 - {_own_time(result, times, total)}
 - Checks: {_check_lines(result)}.
 - Same work on both paths: {_ingest_rows(cli, result)}; {_versions(cli, result)}

@@ -29,6 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from bench.report import machine_line, write_section
 from bench.serving_load import Server, free_port, run_server
+from bench.verdict import Conditions, Target, Verdicts, run_line
 from modelcycle.access.identity import Role
 from modelcycle.access.users import add_user
 from modelcycle.release.registry import ReleaseRegistry
@@ -169,6 +170,7 @@ def main() -> None:
     pairs = 5 if args.quick else args.pairs
     DATA.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="bench-release-"))
+    conditions = Conditions()
     results: list[Swaps] = []
     with mlflow_server(DATA) as tracking_uri:
         prepare_home(tracking_uri)
@@ -183,8 +185,28 @@ def main() -> None:
             results += bench_setup(client, tracking_uri, scratch / setup.replace(" ", "-"),
                                    extra, pairs, setup)  # fmt: skip
     shutil.rmtree(scratch, ignore_errors=True)
-    write_section("release", render(results, pairs, args.poll_seconds))
-    print(render(results, pairs, args.poll_seconds))
+    conditions.finish()
+    verdicts = judge(results, args.poll_seconds)
+    markdown = render(results, pairs, args.poll_seconds, conditions, verdicts)
+    write_section("release", markdown)
+    print(markdown)
+    verdicts.finish(conditions)
+
+
+def judge(results: list[Swaps], poll_seconds: float) -> Verdicts:
+    """Each decision's median: within the poll interval polling, within a second by webhook."""
+    verdicts = Verdicts("release")
+    for swaps in results:
+        limit = 1.0 if swaps.setup == "webhook" else poll_seconds
+        verdicts.add(
+            Target(
+                f"{swaps.setup}, {swaps.action}: median to serving",
+                statistics.median(swaps.seconds),
+                limit,
+                " s",
+            )
+        )
+    return verdicts
 
 
 def bench_setup(
@@ -237,7 +259,13 @@ def bench_setup(
         client.set_registered_model_alias(MODEL, "champion", "1")
 
 
-def render(results: list[Swaps], pairs: int, poll_seconds: float) -> str:
+def render(
+    results: list[Swaps],
+    pairs: int,
+    poll_seconds: float,
+    conditions: Conditions,
+    verdicts: Verdicts,
+) -> str:
     setup_text = (
         f"{machine_line()}; a real `mlflow server` (SQLite, local artifacts) and `modelcycle "
         f"serve`, both on loopback; the classifier of a small fleet (24 devices, 10 sensors), "
@@ -251,6 +279,8 @@ def render(results: list[Swaps], pairs: int, poll_seconds: float) -> str:
         "## Release: approval → the API answering with the new version (`make bench-release`)",
         "",
         textwrap.fill(setup_text, width=100),
+        "",
+        run_line(conditions),
         "",
         "| set-up | decision | median s | p90 s | max s |",
         "|---|---|---:|---:|---:|",
@@ -266,7 +296,7 @@ def render(results: list[Swaps], pairs: int, poll_seconds: float) -> str:
         "within seconds whatever the poll interval. A swap loads and warms the new version "
         "beside the old one, so no request fails meanwhile (tests/release/test_under_load.py)."
     )
-    lines += ["", textwrap.fill(targets, width=100)]
+    lines += ["", textwrap.fill(targets, width=100), "", verdicts.table()]
     return "\n".join(lines)
 
 
