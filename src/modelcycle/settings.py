@@ -284,6 +284,7 @@ def load_settings() -> Settings:
     path = profile_path(plain, plain.environment)
     if not path.is_file():
         return plain
+    read_profile(path)  # a name that is no setting is refused here too
     try:
         return Settings(_env_file=path, environment=plain.environment)
     except ValidationError as error:
