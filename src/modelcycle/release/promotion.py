@@ -9,19 +9,14 @@ same version again finds the target version by its `modelcycle.promoted_from` ta
 
 from __future__ import annotations
 
-import hashlib
 import json
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import mlflow.artifacts
 import structlog
-from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -29,14 +24,13 @@ from modelcycle.access.identity import Identity, Role
 from modelcycle.errors import (
     ConflictError,
     InvalidInputError,
-    ModelcycleError,
-    ModelValidationError,
     NotPermittedError,
     RegistryError,
 )
 from modelcycle.registry.connection import first_line, mask_uri
-from modelcycle.registry.contract import ONNX_ARTIFACT, SHA256_TAG
+from modelcycle.registry.contract import SHA256_TAG
 from modelcycle.registry.versions import CHALLENGER
+from modelcycle.release.copying import Side, copy_version, run_id_of
 from modelcycle.release.registry import REGISTRY_FAILURES, TAG_PREFIX, TAG_VALUE_MAX_CHARS
 from modelcycle.release.rules import DecisionRecord, GateResult, ReleaseRecord, check_comment
 from modelcycle.release.service import Releases, open_releases
@@ -48,24 +42,6 @@ PROMOTED_FROM_TAG = "modelcycle.promoted_from"
 LINEAGE_PREFIX = "modelcycle.promotion."
 PROMOTION_GATE = "promotion"
 _BATCH = 100  # MLflow's limit on params per log_batch call
-
-
-@dataclass(frozen=True)
-class Side:
-    """One environment's end of a promotion: its releases (store and registry) and MLflow."""
-
-    releases: Releases
-    tracking_uri: str
-    experiment_name: str
-    artifact_url: str | None = None
-
-    @property
-    def environment(self) -> str:
-        return self.releases.environment
-
-    @property
-    def client(self) -> MlflowClient:
-        return self.releases.registry.client
 
 
 @dataclass(frozen=True)
@@ -152,7 +128,7 @@ def promote(
     )
     lineage.update(promoted_by=actor.name, promoted_at=_now(), promoted_from=origin)
     if found is None:
-        found = _copy_version(source, target, model, version, tags, lineage)
+        found = copy_version(source, target, model, version, tags, version_tags(tags, lineage))
     _set_challenger(target.client, model, found)
     gate = GateResult(
         PROMOTION_GATE,
@@ -239,7 +215,7 @@ def promotion_lineage(
         "source_environment": source.environment,
         "source_model": model,
         "source_version": version,
-        "source_run_id": _run_id(source.client, model, version),
+        "source_run_id": run_id_of(source.client, model, version),
         "data_window": window,
         "data_hash": tags.get("modelcycle.data_hash", ""),
         "sha256": tags.get(SHA256_TAG, ""),
@@ -264,104 +240,6 @@ def version_tags(source_tags: dict[str, str], lineage: dict[str, Any]) -> dict[s
     return tags
 
 
-def _copy_version(
-    source: Side,
-    target: Side,
-    model: str,
-    version: str,
-    tags: dict[str, str],
-    lineage: dict[str, Any],
-) -> str:
-    """Artifact, run and version in the target; the artifact's hash checked at both ends."""
-    expected = tags.get(SHA256_TAG)
-    if not expected:
-        raise ModelValidationError(
-            f"{model} version {version} has no recorded {SHA256_TAG}; refusing to promote it"
-        )
-    try:
-        with tempfile.TemporaryDirectory(prefix="modelcycle-promote-") as scratch:
-            location = source.client.get_model_version_download_uri(model, version)
-            local = Path(
-                mlflow.artifacts.download_artifacts(
-                    artifact_uri=location, dst_path=scratch, tracking_uri=source.tracking_uri
-                )
-            )
-            _check_hash(local / ONNX_ARTIFACT, expected, f"{source.environment} {model} v{version}")
-            run_id, artifact_source = _log_copy(source, target, model, version, local, expected)
-        found = _register(
-            target.client, model, artifact_source, run_id, version_tags(tags, lineage)
-        )
-    except ModelcycleError:
-        raise
-    except Exception as error:  # MLflow, boto and fsspec each raise their own error types
-        raise RegistryError(
-            f"copying {model} version {version} to {target.environment} failed: "
-            f"{first_line(error)}; promote again to retry"
-        ) from error
-    return found
-
-
-def _log_copy(
-    source: Side, target: Side, model: str, version: str, local: Path, expected: str
-) -> tuple[str, str]:
-    """A finished run in the target experiment with the artifacts (under `onnx/`), the source
-    run's params and metrics, and the uploaded ONNX checked against the expected hash."""
-    client = target.client
-    experiment = client.get_experiment_by_name(target.experiment_name)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment is not None
-        else client.create_experiment(target.experiment_name, target.artifact_url)
-    )
-    run = client.create_run(
-        experiment_id,
-        run_name=f"promote-{model}-v{version}-from-{source.environment}",
-        tags={"modelcycle.promotion_of": f"{model}/{version}"},
-    )
-    run_id = run.info.run_id
-    try:
-        source_run = _run_id(source.client, model, version)
-        if source_run:
-            data = source.client.get_run(source_run).data
-            params = [Param(k, v) for k, v in data.params.items()]
-            for start in range(0, len(params), _BATCH):
-                client.log_batch(run_id, params=params[start : start + _BATCH])
-            stamp = int(datetime.now(UTC).timestamp() * 1000)
-            client.log_batch(
-                run_id, metrics=[Metric(k, v, stamp, 0) for k, v in data.metrics.items()]
-            )
-        client.log_artifacts(run_id, str(local), "onnx")
-        with tempfile.TemporaryDirectory(prefix="modelcycle-promote-check-") as check:
-            copied = client.download_artifacts(run_id, f"onnx/{ONNX_ARTIFACT}", check)
-            _check_hash(Path(copied), expected, f"the copy in {target.environment}")
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        raise
-    client.set_terminated(run_id, "FINISHED")
-    return run_id, f"{run.info.artifact_uri.rstrip('/')}/onnx"
-
-
-def _check_hash(path: Path, expected: str, what: str) -> None:
-    actual = hashlib.sha256(path.read_bytes()).hexdigest()
-    if actual != expected:
-        raise ModelValidationError(
-            f"{what}: artifact sha256 {actual[:12]}… does not match the registered "
-            f"{expected[:12]}…; nothing was promoted"
-        )
-
-
-def _register(
-    client: MlflowClient, model: str, source: str, run_id: str, tags: dict[str, str]
-) -> str:
-    try:
-        client.get_registered_model(model)
-    except MlflowException as error:
-        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
-        client.create_registered_model(model)
-    return str(client.create_model_version(model, source, run_id=run_id, tags=tags).version)
-
-
 def _set_challenger(client: MlflowClient, model: str, version: str) -> None:
     try:
         client.set_registered_model_alias(model, CHALLENGER, version)
@@ -384,15 +262,6 @@ def _promoted_version(client: MlflowClient, model: str, origin: str) -> str | No
         int(v.version) for v in versions if (v.tags or {}).get(PROMOTED_FROM_TAG) == origin
     )
     return str(matches[0]) if matches else None
-
-
-def _run_id(client: MlflowClient, model: str, version: str) -> str:
-    try:
-        return client.get_model_version(model, version).run_id or ""
-    except REGISTRY_FAILURES as error:
-        raise RegistryError(
-            f"reading {model} version {version} failed: {first_line(error)}"
-        ) from error
 
 
 def _now() -> str:
