@@ -8,7 +8,9 @@ params and metrics), downloaded back and checked again; only then is a target ve
 from __future__ import annotations
 
 import hashlib
+import sys
 import tempfile
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,10 +116,16 @@ def _log_copy(
             copied = client.download_artifacts(run_id, f"onnx/{ONNX_ARTIFACT}", check)
             check_hash(Path(copied), expected, f"the copy in {target.environment}")
     except BaseException:
-        client.set_terminated(run_id, "FAILED")
+        _end_run(client, run_id, "FAILED")
         raise
-    client.set_terminated(run_id, "FINISHED")
+    _end_run(client, run_id, "FINISHED")
     return run_id, f"{run.info.artifact_uri.rstrip('/')}/onnx"
+
+
+def _end_run(client: MlflowClient, run_id: str, status: str) -> None:
+    # MLflow prints "View run … at …" on stdout when a run ends: stdout is the CLI's answer.
+    with redirect_stdout(sys.stderr):
+        client.set_terminated(run_id, status)
 
 
 def check_hash(path: Path, expected: str, what: str) -> None:

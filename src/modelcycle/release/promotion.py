@@ -78,6 +78,10 @@ def open_target(settings: Settings, to: str) -> Iterator[Side]:
     Both registries' artifacts are reached through this process's S3 endpoint and credentials
     (`MODELCYCLE_S3_ENDPOINT_URL`, the AWS variables): the buckets differ, the endpoint does not.
     """
+    if to == settings.environment:
+        raise InvalidInputError(
+            f"promotion to {to} from {settings.environment}: the target must be another environment"
+        )
     target = settings_for(to, settings)
     with open_releases(target) as there:
         yield Side(
