@@ -87,9 +87,11 @@ def envs(
     mlflow_sqlite_server: MlflowServer,
     mlflow_postgres_server: MlflowServer,
     postgres_url: str,
+    s3_environment: dict[str, str],
 ) -> Iterator[Environments]:
     """dev: this process's variables; prod: `profiles/prod.env` beside them, as an operator
-    would write it (its own MLflow server, experiment and store)."""
+    would write it (its own MLflow server, experiment and store). This process reaches both
+    buckets through the one S3 endpoint, as a promoting process does."""
     prod_db = sqlalchemy_postgres_url(postgres_url)
     profiles = tmp_path / "profiles"
     profiles.mkdir()
