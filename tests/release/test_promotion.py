@@ -274,6 +274,13 @@ def test_promotion_over_http_needs_an_operator_and_a_dev_approval(
     envs: Environments, dev_trained: DevVersion
 ) -> None:
     model = dev_trained.detector
+    trained = envs.dev_client.get_model_version(model, "1")
+    retrained = envs.dev_client.create_model_version(  # the same artifact as a second version
+        model,
+        envs.dev_client.get_model_version_download_uri(model, "1"),
+        run_id=trained.run_id,
+        tags=trained.tags,
+    )
     with envs.dev_store.session() as session:
         keys = {name: create_api_key(session=session, user=name) for name in envs.dev_people}
     app = create_app(envs.dev, build_services(envs.dev, source=NoRegistry()))
@@ -289,10 +296,23 @@ def test_promotion_over_http_needs_an_operator_and_a_dev_approval(
     assert same.status_code == 422 and "another environment" in same.json()["detail"]
 
     dev_releases = _dev_releases(envs)
-    request = dev_releases.open(
-        model=model, version="1", requested_by=envs.dev_people["otto"], gates=GATES_PASSED
+    otto, alice = envs.dev_people["otto"], envs.dev_people["alice"]
+    second = dev_releases.open(
+        model=model, version=str(retrained.version), requested_by=otto, gates=GATES_PASSED
     )
-    dev_releases.reject(request.id, actor=envs.dev_people["alice"], comment="drifts")
-    rejected = _call(app, "POST", "/v1/releases/promote", keys["otto"], body)
+    dev_releases.reject(second.id, actor=alice, comment="drifts")
+    rejected = _call(
+        app, "POST", "/v1/releases/promote", keys["otto"], {**body, "version": second.version}
+    )
     assert rejected.status_code == 409 and "rejected in dev" in rejected.json()["detail"]
     assert not envs.prod_client.search_registered_models(f"name = '{model}'")
+
+    first = dev_releases.open(model=model, version="1", requested_by=otto, gates=GATES_PASSED)
+    dev_releases.approve(first.id, actor=alice)
+    promoted = _call(app, "POST", "/v1/releases/promote", keys["otto"], body)
+    assert promoted.status_code == 200, promoted.text
+    answer = promoted.json()
+    assert answer["created"] and answer["request"]["state"] == "pending"
+    assert answer["request"]["lineage"]["source_request_id"] == first.id
+    again = _call(app, "POST", "/v1/releases/promote", keys["otto"], body).json()
+    assert not again["created"] and again["request"]["id"] == answer["request"]["id"]
