@@ -2,6 +2,8 @@
 
 Embedded defaults need no server: MLflow on SQLite under the home folder with a local artifact
 folder, and the lake as local Parquet. Production points the URLs at PostgreSQL, S3 or GCS.
+An environment's profile (`<profiles dir>/<environment>.env`) fills in what the variables leave
+unset (`load_settings`); another environment's settings come from its profile (`settings_for`).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modelcycle.errors import InvalidInputError
 from modelcycle.folders import not_a_folder_reason
 
 # What the metric gate compares unless `MODELCYCLE_GATE_METRICS` says otherwise: accuracy because
@@ -22,6 +26,11 @@ DEFAULT_GATE_METRICS = ("accuracy", "pr_auc")
 GATEABLE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
 
 Environment = Literal["local", "dev", "prod"]
+ENVIRONMENTS: tuple[Environment, ...] = ("local", "dev", "prod")
+ENV_PREFIX = "MODELCYCLE_"
+# What another environment's profile must set itself: inheriting them from this process would
+# point "prod" at this environment's registry or store.
+PROFILE_REQUIRED = ("tracking_uri", "database_url")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -32,6 +41,9 @@ class Settings(BaseSettings):
 
     environment: Environment = "local"
     home: Path = Field(default=Path(".modelcycle"), description="Folder for embedded state.")
+    profiles_dir: Path | None = Field(
+        default=None, description="Folder of `<environment>.env` profiles; <home>/profiles."
+    )
     lake_url: str | None = Field(default=None, description="Root of the Parquet lake.")
     raw_url: str | None = Field(default=None, description="Root of the raw device logs.")
     tracking_uri: str | None = Field(default=None, description="MLflow tracking URI.")
@@ -208,6 +220,10 @@ class Settings(BaseSettings):
         return self.environment != "prod"
 
     @property
+    def resolved_profiles_dir(self) -> Path:
+        return self.profiles_dir or self.home / "profiles"
+
+    @property
     def resolved_serving_cache_dir(self) -> Path:
         return self.serving_cache_dir or self.home / "serving-cache"
 
@@ -242,3 +258,79 @@ class Settings(BaseSettings):
     @property
     def model_names(self) -> tuple[str, str]:
         return (self.classifier_model_name, self.anomaly_model_name)
+
+
+def _invalid(error: ValidationError, where: str) -> InvalidInputError:
+    """pydantic's first complaint as one line naming the variable (and the profile, if any)."""
+    problem = error.errors()[0]
+    name = ENV_PREFIX + ".".join(str(part) for part in problem["loc"]).upper()
+    message = str(problem["msg"]).removeprefix("Value error, ")  # pydantic's prefix to our own
+    return InvalidInputError(f"setting {name}{where}: {message}")
+
+
+def profile_path(settings: Settings, environment: str) -> Path:
+    return settings.resolved_profiles_dir / f"{environment}.env"
+
+
+def load_settings() -> Settings:
+    """This process's settings: its variables, over its environment's profile when there is one.
+
+    Without a profile file this is exactly `Settings()`.
+    """
+    try:
+        plain = Settings()
+    except ValidationError as error:
+        raise _invalid(error, "") from error
+    path = profile_path(plain, plain.environment)
+    if not path.is_file():
+        return plain
+    read_profile(path)  # a name that is no setting is refused here too
+    try:
+        return Settings(_env_file=path, environment=plain.environment)
+    except ValidationError as error:
+        raise _invalid(error, f" (variables or profile {path})") from error
+
+
+def read_profile(path: Path) -> dict[str, str]:
+    """A profile's `MODELCYCLE_*` values by field name; a name no setting has is refused (a typo
+    in a profile would otherwise be a setting silently left at its default)."""
+    try:
+        raw = dotenv_values(path)
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInputError(f"profile {path} cannot be read: {error}") from error
+    values: dict[str, str] = {}
+    for key, value in raw.items():
+        field = key.upper().removeprefix(ENV_PREFIX).lower()
+        if not key.upper().startswith(ENV_PREFIX) or field not in Settings.model_fields:
+            raise InvalidInputError(f"profile {path}: {key} is not a modelcycle setting")
+        if field == "environment":
+            raise InvalidInputError(f"profile {path}: the file name says the environment")
+        if value is not None:
+            values[field] = value
+    return values
+
+
+def settings_for(environment: str, current: Settings) -> Settings:
+    """Another environment's settings (the target of a promotion), from its profile.
+
+    The profile wins over this process's variables, which belong to the current environment;
+    what the profile leaves unset (model names, the S3 endpoint) is inherited from them. The
+    profile must name its own registry and store: inheriting those would write to this one.
+    """
+    if environment not in ENVIRONMENTS:
+        raise InvalidInputError(
+            f"environment {environment!r}: use one of {', '.join(ENVIRONMENTS)}"
+        )
+    path = profile_path(current, environment)
+    if not path.is_file():
+        raise InvalidInputError(
+            f"no profile for {environment}: create {path} (see docs/configuration.md)"
+        )
+    values = read_profile(path)
+    missing = [ENV_PREFIX + f.upper() for f in PROFILE_REQUIRED if not values.get(f)]
+    if missing:
+        raise InvalidInputError(f"profile {path} must set {', '.join(missing)}")
+    try:
+        return Settings(environment=environment, **values)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise _invalid(error, f" (profile {path})") from error

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -18,8 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from modelcycle.errors import InvalidInputError
-from modelcycle.settings import Settings
+from modelcycle.settings import Settings, load_settings
 from modelcycle.storage.configured import lake_store, raw_store, store_for
 
 __all__ = ["lake_store", "raw_store", "store_for"]  # the commands' way to the stores
@@ -39,13 +37,8 @@ def settings_from(ctx: typer.Context) -> Settings:
 
 
 def build_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        problem = error.errors()[0]
-        field = ".".join(str(part) for part in problem["loc"])
-        message = problem["msg"].removeprefix("Value error, ")  # pydantic's prefix to our own
-        raise InvalidInputError(f"setting MODELCYCLE_{field.upper()}: {message}") from error
+    """The variables over the environment's profile (settings.load_settings), or one line."""
+    return load_settings()
 
 
 @contextmanager

@@ -37,7 +37,7 @@ EXIT_CODES = (
     (7, "the monitoring store's schema is out of date: modelcycle db upgrade"),
     (8, "up/backfill: a service did not start, or Dagster refused"),
     (9, "not permitted: the acting user's role, or their own release request"),
-    (10, "conflict: the release request is already decided or superseded"),
+    (10, "conflict: a release already decided, or promoting an unapproved one"),
     (INTERNAL_ERROR_EXIT_CODE, "internal error: a bug in modelcycle (traceback in a file)"),
     (INTERRUPTED_EXIT_CODE, "interrupted (Ctrl-C)"),
 )

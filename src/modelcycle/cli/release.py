@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from modelcycle.settings import Settings
 
 release_app = typer.Typer(
-    help="Release requests: list, compare, approve, reject, roll back, and their history.",
+    help="Release requests: list, compare, approve, reject, roll back, promote, and history.",
     no_args_is_help=True,
 )
 
@@ -192,6 +192,40 @@ def _print_decision(decision: DecisionRecord, as_json: bool) -> None:
     if decision.alias_to is not None:
         line += f": champion {decision.alias_from or '-'} → {decision.alias_to}"
     stdout.print(line, highlight=False)
+
+
+@release_app.command("promote")
+def promote(
+    ctx: typer.Context,
+    name: ModelName,
+    version: Annotated[str, typer.Argument(help="The version approved in this environment.")],
+    to: Annotated[
+        str, typer.Option("--to", help="Target environment (its profile names its registry).")
+    ],
+    comment: Comment = None,
+    acting: ActingAs = None,
+    as_json: AsJson = False,
+) -> None:
+    """Operators: copy an approved version into the target environment's registry, with its
+    lineage, as its `challenger` and a release request that waits for the target's approver."""
+    from modelcycle.release.promotion import open_promotion
+    from modelcycle.release.promotion import promote as promote_version
+
+    settings = settings_from(ctx)
+    actor = _actor(settings, acting)
+    with open_promotion(settings, to) as (source, target):
+        done = promote_version(
+            source, target, model=name, version=version, actor=actor, comment=comment
+        )
+    if as_json:
+        stdout.print_json(data=done.to_dict())
+        return
+    verb = "promoted" if done.created else "already promoted"
+    stdout.print(
+        f"{verb} {name} version {version} ({done.source_environment}) to {done.environment} "
+        f"version {done.version}: release {done.request.id} is {done.request.state}",
+        highlight=False,
+    )
 
 
 @release_app.command("history")

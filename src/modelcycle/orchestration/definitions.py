@@ -8,7 +8,7 @@ from modelcycle.orchestration.assets import build_assets
 from modelcycle.orchestration.partitions import daily_partitions
 from modelcycle.orchestration.resources import ModelcycleResource
 from modelcycle.orchestration.sensors import DAILY_JOB, build_automation
-from modelcycle.settings import Settings
+from modelcycle.settings import Settings, load_settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -33,4 +33,4 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
-defs = build_definitions(Settings())
+defs = build_definitions(load_settings())

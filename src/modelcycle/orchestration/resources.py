@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import PrivateAttr
 
-from modelcycle.settings import Settings
+from modelcycle.settings import Settings, load_settings
 from modelcycle.storage import ObjectStore
 from modelcycle.storage.configured import lake_store, raw_store
 from modelcycle.store import Store
@@ -42,7 +42,7 @@ class ModelcycleResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = Settings()
+            self._settings = load_settings()
         return self._settings
 
     def lake(self) -> ObjectStore:

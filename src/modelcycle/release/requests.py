@@ -135,6 +135,7 @@ def add_request(
     gates: Sequence[GateResult],
     environment: str,
     lineage: dict[str, Any],
+    comment: str = "",
 ) -> tuple[ReleaseRecord, list[ReleaseRecord]]:
     """Open a request for a new challenger; returns it and the older pending ones it superseded.
 
@@ -165,7 +166,15 @@ def add_request(
     )
     session.add(row)
     session.flush()
-    append_decision(session, row, action="open", actor=requested_by, new_state="pending", at=now)
+    append_decision(
+        session,
+        row,
+        action="open",
+        actor=requested_by,
+        new_state="pending",
+        comment=comment,
+        at=now,
+    )
     older = session.scalars(
         select(ReleaseRequest).where(
             ReleaseRequest.model == model,

@@ -110,9 +110,11 @@ class Releases:
         requested_by: Identity,
         gates: Sequence[Mapping[str, Any] | GateResult],
         lineage: Mapping[str, Any] | None = None,
+        comment: str = "",
     ) -> ReleaseRecord:
         """Open a request for a registered challenger (superseding older pending ones); the
-        system approves it at once when the policy auto-approves and every gate passed."""
+        system approves it at once when the policy auto-approves and every gate passed.
+        `comment` is kept on the request's first decision, `open`."""
         if not requested_by.may(Role.OPERATOR):
             raise NotPermittedError(
                 f"opening a release needs the operator role; {requested_by.name} is "
@@ -129,6 +131,7 @@ class Releases:
                 gates=parsed,
                 environment=self.environment,
                 lineage=dict(lineage or {}),
+                comment=comment,
             )
         for old in superseded:
             log.info("release superseded", model=model, request=old.id, by=record.id)

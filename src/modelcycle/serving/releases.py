@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 Viewer = Annotated[Identity, Depends(require(Role.VIEWER))]
+Operator = Annotated[Identity, Depends(require(Role.OPERATOR))]
 Approver = Annotated[Identity, Depends(require(Role.APPROVER))]
 Admin = Annotated[Identity, Depends(require(Role.ADMIN))]
 
@@ -95,6 +96,13 @@ class Approval(Decision):
     override_reason: str | None = Field(
         default=None, description="Admins: approve despite failed gates, for this reason."
     )
+
+
+class PromotionRequest(BaseModel):
+    model: str = Field(min_length=1, max_length=200, description="Registered model name.")
+    version: str = Field(pattern=r"^[0-9]{1,10}$", description="Approved in this environment.")
+    to: Literal["local", "dev", "prod"] = Field(description="Target environment.")
+    comment: str = Field(default="", description="Why; kept on the target request (≤ 2000).")
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -190,3 +198,24 @@ def rollback_release(
 ) -> dict[str, Any]:
     """Return `champion` to the version the current one replaced, in one step, audited."""
     return releases.rollback(model, actor=caller, comment=body.comment).to_dict()
+
+
+@release_routes.post("/promote", responses=_DECISION_ERRORS)
+def promote_release(
+    caller: Operator, releases: ReleasesDep, request: Request, body: PromotionRequest
+) -> dict[str, Any]:
+    """Copy a version approved here into the target environment's registry, with its lineage;
+    there it is `challenger` with a release request that waits for the target's approver."""
+    from modelcycle.release.promotion import open_target, promote, source_side
+
+    settings = request.app.state.services.settings
+    with open_target(settings, body.to) as target:
+        done = promote(
+            source_side(releases, settings),
+            target,
+            model=body.model,
+            version=body.version,
+            actor=caller,
+            comment=body.comment,
+        )
+    return done.to_dict()
