@@ -30,7 +30,9 @@ from diagrams.saas.chat import Slack
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "architecture.png"
 REGION = "europe-west3"
 
-GRAPH = {"fontsize": "22", "pad": "0.4", "nodesep": "0.45", "ranksep": "0.9", "splines": "spline"}
+GRAPH = {"fontsize": "22", "pad": "0.4", "nodesep": "0.6", "ranksep": "1.2", "splines": "spline"}
+NODE = {"fontsize": "12"}
+EDGE = {"fontsize": "11"}
 DATA = {"color": "darkgreen"}
 MODEL = {"color": "firebrick"}
 PEOPLE = {"color": "royalblue", "style": "bold"}
@@ -115,6 +117,8 @@ def render(output: Path = DEFAULT_OUTPUT) -> Path:
         show=False,
         direction="LR",
         graph_attr=GRAPH,
+        node_attr=NODE,
+        edge_attr=EDGE,
     ):
         _data_flow()
     return output
