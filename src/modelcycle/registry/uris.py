@@ -1,5 +1,6 @@
-"""What a tracking URI is, and how it is shown: plain string rules, so callers that must start
-fast (the Dagster code location, the API) need not import MLflow to ask."""
+"""What a tracking URI is, how it is shown, and which variables point MLflow's artifact stores at
+our endpoints: plain rules, so callers that must start fast (the Dagster code location, the API,
+`modelcycle up`) need not import MLflow to ask."""
 
 from __future__ import annotations
 
