@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # tests wait on servers and daemons; PYTEST_WORKERS=0 runs the suite in one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup tools demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring bench-orchestration bench-release clean
+.PHONY: help setup tools diagram demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring bench-orchestration bench-release clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -31,8 +31,12 @@ lint: setup ## ruff lint and format check
 typecheck: setup ## mypy --strict
 	$(UV) run --frozen mypy
 
-tools: ## Debian tools the tests use: promtool (checks deploy/prometheus rules)
+tools: ## Debian tools the tests use: promtool (checks deploy/prometheus rules), Graphviz's dot (the diagram)
 	@command -v promtool >/dev/null || (echo "installing promtool (Debian package prometheus)"; apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
+	@command -v dot >/dev/null || (echo "installing dot (Debian package graphviz)"; apt-get update -qq && apt-get install -y -qq --no-install-recommends graphviz)
+
+diagram: setup tools ## Render docs/architecture.png from docs/diagrams/architecture.py
+	$(UV) run --frozen python docs/diagrams/architecture.py docs/architecture.png
 
 unit: setup tools ## The test suite (slow end-to-end tests included)
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

@@ -30,7 +30,9 @@ from psycopg2 import sql
 LOOPBACK = "127.0.0.1"
 S3_REGION = "eu-west-1"
 POSTGRES_ADMIN_URL = f"postgresql://postgres@{LOOPBACK}:5432/postgres"
-MLFLOW_STARTUP_TIMEOUT = 90.0
+# How long `mlflow server` may take to answer /health: it imports its whole FastAPI app first, which
+# took 100 s on the shared 2-core machine under a load of 10 (a healthy start fails nothing faster).
+MLFLOW_STARTUP_TIMEOUT = 180.0
 LOG_TAIL_CHARS = 4000
 
 
@@ -249,13 +251,23 @@ def create_postgres_database_or_skip() -> str:
 
 
 def mlflow_server_command(
-    *, backend_store_uri: str, default_artifact_root: str, port: int
+    *,
+    backend_store_uri: str,
+    default_artifact_root: str,
+    port: int,
+    proxy_artifacts: bool = False,
 ) -> list[str]:
     """The `mlflow server` command line for a loopback test server.
 
-    `--no-serve-artifacts` makes clients write artifacts straight to the S3 root instead of
-    proxying them through the server; one worker keeps startup fast and memory low.
+    By default `--no-serve-artifacts` makes clients write artifacts straight to the S3 root
+    instead of proxying them through the server. With `proxy_artifacts` the root is the server's
+    `--artifacts-destination` instead: clients send artifacts to the server, which alone needs the
+    object store's credentials. One worker keeps startup fast and memory low.
     """
+    if proxy_artifacts:
+        artifacts = ["--artifacts-destination", default_artifact_root, "--serve-artifacts"]
+    else:
+        artifacts = ["--default-artifact-root", default_artifact_root, "--no-serve-artifacts"]
     return [
         sys.executable,
         "-m",
@@ -263,9 +275,7 @@ def mlflow_server_command(
         "server",
         "--backend-store-uri",
         backend_store_uri,
-        "--default-artifact-root",
-        default_artifact_root,
-        "--no-serve-artifacts",
+        *artifacts,
         "--host",
         LOOPBACK,
         "--port",
@@ -281,10 +291,14 @@ def start_mlflow_server(
     default_artifact_root: str,
     env: dict[str, str],
     log_dir: Path,
+    *,
+    proxy_artifacts: bool = False,
 ) -> Iterator[MlflowServer]:
     """Run the real `mlflow server` CLI on a free loopback port until the block ends.
 
     `env` (the S3 variables) goes to the server and into the yielded client environment.
+    `proxy_artifacts`: the server stores artifacts at `default_artifact_root` on the clients'
+    behalf (`--artifacts-destination`).
     """
     port = free_port()
     tracking_uri = f"http://{LOOPBACK}:{port}"
@@ -306,6 +320,7 @@ def start_mlflow_server(
         backend_store_uri=backend_store_uri,
         default_artifact_root=default_artifact_root,
         port=port,
+        proxy_artifacts=proxy_artifacts,
     )
     with run_server_process(
         command,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from modelcycle.errors import ModelcycleError
 from modelcycle.orchestration.instance import prepare_instance
-from modelcycle.registry.uris import is_tracking_server
+from modelcycle.registry.uris import artifact_store_environment, is_tracking_server
 from modelcycle.settings import Settings
 
 STARTUP_TIMEOUT_SECONDS = 180.0
@@ -108,7 +108,8 @@ def local_stack(
     dagster_home, workspace = prepare_instance(settings)
     log_dir = settings.home.resolve() / "logs"  # not DAGSTER_HOME/logs: Dagster owns that one
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    # The endpoint settings reach MLflow's artifact stores in every process, its server's too.
+    env = {**artifact_store_environment(settings), **os.environ, "DAGSTER_HOME": str(dagster_home)}
     services: list[Service] = []
     if embedded_mlflow(settings):
         mlflow_url = f"http://{host}:{mlflow_port}"

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from modelcycle.errors import RegistryError
 from modelcycle.observability import route_mlflow_output
-from modelcycle.registry.uris import is_tracking_server
+from modelcycle.registry.uris import artifact_store_environment, is_tracking_server
 from modelcycle.registry.uris import mask_uri as mask_uri  # re-exported: callers show URIs
 from modelcycle.settings import Settings
 
@@ -54,8 +54,8 @@ def _prepare_environment(settings: Settings) -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
     route_mlflow_output()
-    if settings.s3_endpoint_url:
-        os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", settings.s3_endpoint_url)
+    for name, value in artifact_store_environment(settings).items():
+        os.environ.setdefault(name, value)
 
 
 def registry_client(settings: Settings) -> tuple[MlflowClient, str]:

@@ -167,7 +167,10 @@ class RegistrySource:
         if is_tracking_server(self.tracking_uri):
             check_server(self.tracking_uri, timeout=PREFLIGHT_TIMEOUT_SECONDS)
         if self._client is None:
-            self._client, self.tracking_uri = registry_client(self.settings)
+            # On a database URI (the embedded store) the client imports SQLAlchemy, as the API's
+            # store pollers do in their own threads: under the lock, or one sees half a module.
+            with FIRST_USE_IMPORTS:
+                self._client, self.tracking_uri = registry_client(self.settings)
         return self._client
 
     def resolve(self, name: str, alias: str) -> VersionRecord:

@@ -1,9 +1,12 @@
-"""What a tracking URI is, and how it is shown: plain string rules, so callers that must start
-fast (the Dagster code location, the API) need not import MLflow to ask."""
+"""What a tracking URI is, how it is shown, and which variables point MLflow's artifact stores at
+our endpoints: plain rules, so callers that must start fast (the Dagster code location, the API,
+`modelcycle up`) need not import MLflow to ask."""
 
 from __future__ import annotations
 
 import re
+
+from modelcycle.settings import Settings
 
 # `scheme://user:password@` in a URI or anywhere in a message; greedy up to the last `@` before
 # the host, so a password with an unescaped `@` is masked whole.
@@ -23,3 +26,19 @@ def mask_uri(text: str) -> str:
     repeat the URI in their errors; everything that shows a URI or such an error goes through here.
     """
     return _CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+def artifact_store_environment(settings: Settings) -> dict[str, str]:
+    """The variables MLflow's artifact stores read, derived from our endpoint settings.
+
+    MLflow's S3 store reads `MLFLOW_S3_ENDPOINT_URL`; its GCS store builds a google-cloud-storage
+    client, which talks to `STORAGE_EMULATOR_HOST` with anonymous credentials and never asks the
+    metadata server. So `MODELCYCLE_GCS_ENDPOINT_URL` drives the lake (gcsfs) and the artifacts
+    alike. A tracking server writing `gs://` artifacts itself needs the same variables.
+    """
+    env: dict[str, str] = {}
+    if settings.s3_endpoint_url:
+        env["MLFLOW_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+    if settings.gcs_endpoint_url:
+        env["STORAGE_EMULATOR_HOST"] = settings.gcs_endpoint_url.rstrip("/")
+    return env
