@@ -14,9 +14,10 @@ from modelcycle.training.onnx_export import check_parity, onnx_scores
 
 def _data(seed: int) -> tuple[NDArray[np.float32], NDArray[np.int_]]:
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(3000, 12)).astype(np.float32)
+    x = rng.normal(size=(3000, 16)).astype(np.float32)  # n_readings + 3 sensors x 5 statistics
     y = (x[:, 0] + 0.3 * rng.normal(size=3000) > 1.6).astype(np.int_)
-    x[y == 1, 1] *= 6  # faulty windows are also noisier: an anomaly detector can see them
+    x[:, 2] = np.abs(x[:, 2])  # the first sensor's std
+    x[y == 1, 2] *= 6  # faulty windows are also noisier: an anomaly detector can see them
     x[rng.random(x.shape) < 0.01] = np.nan  # missing readings
     return x, y
 
