@@ -5,10 +5,11 @@ fleet starts to age on day 4, which moves sensor levels but not their hourly spr
 
 Floors: on a 150-device, 30-sensor fleet (449 unseen device-days, 63 truly anomalous) the rule
 measured precision 0.95 and recall 0.90, on a 100-device, 100-sensor fleet 0.95 / 0.91
-(docs/monitoring.md). This fleet has only ~160 device-days and ~20 anomalous ones, so one device-day
-moves recall by 0.05: the floors (precision 0.8, recall 0.7) leave two to four device-days of
-margin yet sit far above what trivial alerting reaches: every device firing scores precision at
-the anomalous share (~0.13), none firing scores recall 0.
+(docs/monitoring.md); on this fleet 1.00 / 0.90 (days 4-8). It has only 160 device-days here and
+~25 anomalous ones, so one device-day moves recall by 0.04: the floors (precision 0.8, recall
+0.7) leave several device-days of margin, fail the old 3-hour rule (recall 0.42), and sit far
+above trivial alerting: every device firing scores precision at the anomalous share (~0.15),
+none firing scores recall 0.
 """
 
 from __future__ import annotations
@@ -88,9 +89,11 @@ def test_the_floors_refuse_a_rule_that_fires_on_every_device_or_on_none(
 
 
 def test_quality_of_a_day_without_scores_is_a_one_line_error(
-    monitored_fleet: MonitoredFleet, fleet_env: dict[str, str]
+    monitored_fleet: MonitoredFleet, fleet_env: dict[str, str], tmp_path: Path
 ) -> None:
-    result = invoke_cli("monitor", "quality", "--from", str(day(8)), env=fleet_env)
+    rules = _rules(tmp_path, monitored_fleet.detector, 0.0)
+    env = {**fleet_env, "MODELCYCLE_ALERT_RULES": str(rules)}
+    result = invoke_cli("monitor", "quality", "--from", str(day(8)), env=env)
     assert result.returncode != 0
     assert f"no {monitored_fleet.detector} scores for {day(8)}" in result.stderr
     assert "Traceback" not in result.stderr

@@ -7,8 +7,9 @@ another customer is indistinguishable from one that does not exist (`DeviceNotFo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -41,6 +42,9 @@ class FleetSources:
     fault_model: str
     anomaly_threshold: float = 0.0
     fault_threshold: float = 0.5
+    # Per features partition (its key and Parquet footer): the fleet's spread baseline, the same
+    # for every device page of that day, so computed once; a rebuilt partition has a new footer.
+    baselines: dict[tuple[Any, ...], pl.DataFrame] = field(default_factory=dict, compare=False)
 
 
 def customer_register(sources: FleetSources, customer_id: str) -> pl.DataFrame:
