@@ -105,6 +105,26 @@ def test_ledger_lists_only_faults_confirmed_within_the_period(tmp_path: Path) ->
     assert set(ledger["fault_type"]) == {"drift", "vibration", "stuck"}
 
 
+def test_truth_lists_every_injected_anomaly_and_fault_with_its_span(tmp_path: Path) -> None:
+    """The ledger holds confirmed faults only; the truth also the undetected ones and anomalies."""
+    spec = FleetSpec(devices=60, sensors=10, days=6, seed=4)
+    simulate_fleet(spec, tmp_path)
+    truth = pl.read_csv(tmp_path / "truth" / "injected.csv", try_parse_dates=True)
+    ledger = pl.read_csv(tmp_path / "maintenance.csv", try_parse_dates=True)
+    plan = build_fleet_plan(spec)
+    assert truth.height == len(plan.faults) + len(plan.anomalies)
+    assert set(truth["kind"]) == {"drift", "vibration", "stuck", "spike", "hot"}
+    faults = truth.filter(pl.col("kind").is_in(["drift", "vibration", "stuck"]))
+    confirmed = faults.join(
+        ledger, left_on=["device_id", "start"], right_on=["device_id", "fault_start"]
+    )
+    assert confirmed.height == ledger.height < faults.height  # undetected faults are truth too
+    assert (confirmed["end"] == confirmed["confirmed_at"]).all()
+    assert (truth["end"] > truth["start"]).all() and (truth["end"] <= datetime(2026, 1, 7)).all()
+    spikes = truth.filter(pl.col("kind") == "spike")
+    assert ((spikes["end"] - spikes["start"]).dt.total_minutes().is_between(5, 30)).all()
+
+
 def test_a_sixty_device_ten_day_fleet_has_dozens_of_fault_episodes() -> None:
     spec = FleetSpec(devices=60, sensors=20, days=10)
     plan = build_fleet_plan(spec)

@@ -14,9 +14,10 @@ from modelcycle.training.onnx_export import check_parity, onnx_scores
 
 def _data(seed: int) -> tuple[NDArray[np.float32], NDArray[np.int_]]:
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(3000, 12)).astype(np.float32)
+    x = rng.normal(size=(3000, 16)).astype(np.float32)  # n_readings + 3 sensors x 5 statistics
     y = (x[:, 0] + 0.3 * rng.normal(size=3000) > 1.6).astype(np.int_)
-    x[y == 1, 1] *= 6  # faulty windows are also noisier: an anomaly detector can see them
+    x[:, 2] = np.abs(x[:, 2])  # the first sensor's std
+    x[y == 1, 2] *= 6  # faulty windows are also noisier: an anomaly detector can see them
     x[rng.random(x.shape) < 0.01] = np.nan  # missing readings
     return x, y
 
@@ -82,3 +83,27 @@ def test_classifier_needs_both_classes() -> None:
     x, _ = _data(0)
     with pytest.raises(ModelValidationError, match="both classes"):
         FaultClassifier().fit(x, np.zeros(len(x), dtype=np.int_))
+
+
+def test_anomaly_detector_flags_odd_spread_but_not_a_device_with_unusual_levels() -> None:
+    """A device's own offset (mean, min, max far off) is not an anomaly; a stuck sensor (std 0) or
+    a spike (std several-fold) is, and a missing value never is."""
+    rng = np.random.default_rng(3)
+    sensors = 4
+    x = rng.normal(50.0, 5.0, size=(2000, 1 + 5 * sensors)).astype(np.float32)
+    spread = [2 + 5 * s for s in range(sensors)]  # each sensor's std column
+    x[:, spread] = rng.normal(1.0, 0.05, size=(2000, sensors))
+    model = AnomalyDetector()
+    model.fit(x, np.zeros(2000, dtype=np.int_))
+    odd = np.repeat(x[:1], 4, axis=0)
+    odd[0, [1, 3, 4]] += 500.0  # levels of another world, ordinary spread
+    odd[1, spread[1]] = 0.0  # stuck
+    odd[2, spread[2]] = 4.0  # spike
+    odd[3, spread[3]] = np.nan  # sensor silent for the hour
+    flagged = model.native_scores(odd) >= model.decision_threshold
+    assert flagged.tolist() == [False, True, True, False]
+
+
+def test_anomaly_detector_refuses_features_that_are_not_hourly_windows() -> None:
+    with pytest.raises(ModelValidationError, match="cannot read these features"):
+        AnomalyDetector().fit(np.zeros((10, 12), dtype=np.float32), np.zeros(10, dtype=np.int_))

@@ -120,7 +120,7 @@ class DeviceAnomalyRule(_RuleBase):
     type: Literal["device_anomaly"]
     model: str | None = Field(default=None, description="The anomaly detector; settings' default.")
     threshold: float = 0.0
-    consecutive: int = Field(default=3, ge=1)
+    consecutive: int = Field(default=1, ge=1)
 
 
 RuleConfig = Annotated[

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import polars as pl
@@ -23,8 +23,8 @@ from modelcycle.alerting.config import (
     TrainingFailedRule,
     TrainingSlaRule,
 )
-from modelcycle.features.windows import WINDOW_MINUTES, WINDOW_START
 from modelcycle.lake.schema import DEVICE_COLUMN
+from modelcycle.monitoring.anomaly_runs import anomalous_runs
 from modelcycle.registry.ages import ModelAge
 from modelcycle.store import Store
 from modelcycle.store.evaluations import daily_metric, latest_drift, window_average
@@ -188,34 +188,6 @@ def drift(name: str, rule: DriftRule, facts: Facts) -> list[Signal]:
         }
         signals.append(Signal(f"drift:{model}", name, rule.type, rule.severity, summary, details))
     return signals
-
-
-def anomalous_runs(scores: pl.DataFrame, threshold: float, consecutive: int) -> pl.DataFrame:
-    """Per device, the longest run of consecutive hourly windows scoring above `threshold`."""
-    step = timedelta(minutes=WINDOW_MINUTES)
-    ordered = scores.sort(DEVICE_COLUMN, WINDOW_START).with_columns(
-        above=pl.col("score") > threshold
-    )
-    breaks = (pl.col(WINDOW_START).diff().over(DEVICE_COLUMN) != step).fill_null(True) | (
-        pl.col("above") != pl.col("above").shift(1).over(DEVICE_COLUMN)
-    ).fill_null(True)
-    runs = (
-        ordered.with_columns(run=breaks.cast(pl.Int32).cum_sum().over(DEVICE_COLUMN))
-        .filter(pl.col("above"))
-        .group_by(DEVICE_COLUMN, "run")
-        .agg(
-            windows=pl.len(),
-            first=pl.col(WINDOW_START).min(),
-            last=pl.col(WINDOW_START).max(),
-            peak=pl.col("score").max(),
-        )
-        .filter(pl.col("windows") >= consecutive)
-    )
-    return (
-        runs.sort("windows", descending=True)
-        .unique(DEVICE_COLUMN, keep="first")
-        .sort(DEVICE_COLUMN)
-    )
 
 
 def device_anomaly(name: str, rule: DeviceAnomalyRule, facts: Facts) -> list[Signal]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -255,3 +255,61 @@ def daily(
         stdout.print(f"alerts    {len(result.firing)} firing, {len(result.events)} new events")
     if failed or result.rule_errors:
         raise typer.Exit(1)
+
+
+@monitor_app.command("quality")
+def quality(
+    ctx: typer.Context,
+    first: Annotated[str, typer.Option("--from", help="First scored day, YYYY-MM-DD.")],
+    last: Annotated[str | None, typer.Option("--to", help="Last day (default: --from).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """How right the anomaly alerts are: precision and recall per device-day against the
+    simulator's injected anomalies and faults, for the detector's flags and the `device_anomaly`
+    rule of the rules file. Measure days the detector was not trained on."""
+    from modelcycle.alerting.config import DeviceAnomalyRule
+    from modelcycle.alerting.rules_file import load_rules
+    from modelcycle.monitoring.anomaly_quality import measure_anomaly_quality
+    from modelcycle.storage.configured import lake_store, raw_store
+
+    settings = settings_from(ctx)
+    start = layout.parse_day(first, option="--from")
+    end = layout.parse_day(last, option="--to") if last else start
+    if end < start:
+        raise InvalidInputError(f"--to {end} is before --from {start}")
+    rules = [
+        r for r in load_rules(settings.alert_rules).rules.values() if r.type == "device_anomaly"
+    ]
+    rule = rules[0] if rules else DeviceAnomalyRule(type="device_anomaly")
+    assert isinstance(rule, DeviceAnomalyRule)
+    model = rule.model or settings.anomaly_model_name
+    result = measure_anomaly_quality(
+        lake=lake_store(settings),
+        raw=raw_store(settings),
+        model=model,
+        days=[start + timedelta(days=n) for n in range((end - start).days + 1)],
+        threshold=rule.threshold,
+        consecutive=rule.consecutive,
+    )
+    if as_json:
+        stdout.print_json(data=result.as_dict())
+        return
+    stdout.print(
+        f"[bold]{model}[/bold] on {len(result.days)} day(s), {result.device_days} device-days, "
+        f"{result.truly_anomalous} with an injected anomaly or fault"
+    )
+    table = Table(caption="per device-day; TP/FP/FN/TN against the simulator's truth")
+    for column in ("alerting", "precision", "recall", "TP/FP/FN/TN"):
+        table.add_column(column)
+    for label, counts in (
+        ("detector (any window flagged)", result.detector),
+        (f"rule (> {rule.threshold:g} for {rule.consecutive} h)", result.rule),
+    ):
+        table.add_row(
+            label,
+            f"{counts.precision:.3f}",
+            f"{counts.recall:.3f}",
+            f"{counts.true_positives}/{counts.false_positives}/"
+            f"{counts.false_negatives}/{counts.true_negatives}",
+        )
+    stdout.print(table)

@@ -44,6 +44,21 @@ class FeatureSpec:
         return spec
 
 
+def statistic_columns(n_features: int, statistic: str) -> list[int]:
+    """Indices of one statistic's columns in a feature vector laid out as `feature_names` lays it.
+
+    A model that reads only some statistics (the anomaly detector reads `std`) finds them by
+    position, as ONNX does; a vector of another length has no such layout and is refused.
+    """
+    per_sensor = len(STATISTICS)
+    if n_features < 1 + per_sensor or (n_features - 1) % per_sensor:
+        raise ValueError(
+            f"{n_features} features is not {READINGS_COUNT} plus {per_sensor} statistics per sensor"
+        )
+    offset = 1 + STATISTICS.index(statistic)
+    return list(range(offset, n_features, per_sensor))
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 

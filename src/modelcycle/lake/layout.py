@@ -16,6 +16,7 @@ from modelcycle.errors import InvalidInputError
 READINGS_FILE = "part-0.parquet"
 FLEET_FILE = "devices.csv"  # raw area: the fleet register
 LEDGER_FILE = "maintenance.csv"  # raw area: the maintenance ledger (labels)
+TRUTH_FILE = "truth/injected.csv"  # raw area: every injected anomaly and fault (simulator only)
 _DATE_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

@@ -19,6 +19,7 @@ from modelcycle.serving.authentication import KeyDirectory
 from modelcycle.serving.background import BackgroundTasks
 from modelcycle.serving.cache import ArtifactCache
 from modelcycle.serving.docs import mount_offline_docs
+from modelcycle.serving.fleet import close_fleet_sources, fleet_routes
 from modelcycle.serving.identity import identity_routes
 from modelcycle.serving.inputs import RequestTooLargeError
 from modelcycle.serving.manager import ModelManager, ModelNotReadyError, describe_error
@@ -202,6 +203,7 @@ def create_app(
         finally:
             await _teardown(services)
             await asyncio.to_thread(close_releases, app)
+            await asyncio.to_thread(close_fleet_sources, app.state)
 
     app = FastAPI(
         title="modelcycle prediction API",
@@ -224,6 +226,7 @@ def create_app(
     app.include_router(webhooks)
     app.include_router(identity_routes)
     app.include_router(release_routes)
+    app.include_router(fleet_routes)
     mount_offline_docs(app)
     _install_error_handlers(app)
     app.add_middleware(

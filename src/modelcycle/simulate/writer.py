@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -103,9 +103,47 @@ def _write_tables(plan: FleetPlan, out_dir: Path) -> int:
         schema={c: pl.String for c in ("device_id", "fault_start", "confirmed_at", "fault_type")},
     )
     written = write_atomically(out_dir / layout.FLEET_FILE, devices.write_csv().encode())
+    written += _write_truth(plan, out_dir)
     return written + write_atomically(
         out_dir / layout.LEDGER_FILE, maintenance.write_csv().encode()
     )
+
+
+def _write_truth(plan: FleetPlan, out_dir: Path) -> int:
+    """What the simulator injected, with the span its signature is in the data.
+
+    Unlike the ledger this holds every fault (confirmed or not, `end` clipped to the period) and
+    every anomaly: the truth an anomaly detector is measured against, never a training label.
+    """
+    end = plan.spec.period_end
+    rows = [
+        (f.device_index, f.fault_type, f.start, min(f.confirmed_at, end), f.sensors)
+        for f in plan.faults
+    ] + [
+        (
+            a.device_index,
+            a.kind,
+            a.start,
+            min(a.start + timedelta(minutes=a.minutes), end),
+            a.sensors,
+        )
+        for a in plan.anomalies
+    ]
+    rows.sort(key=lambda r: (r[2], r[0]))
+    names = sensor_names(plan.spec.sensors)
+    truth = pl.DataFrame(
+        {
+            "device_id": [plan.devices[r[0]].device_id for r in rows],
+            "kind": [r[1] for r in rows],
+            "start": [r[2].strftime(STAMP) for r in rows],
+            "end": [r[3].strftime(STAMP) for r in rows],
+            "sensors": [" ".join(names[s] for s in r[4]) for r in rows],
+        },
+        schema={c: pl.String for c in ("device_id", "kind", "start", "end", "sensors")},
+    )
+    path = out_dir / layout.TRUTH_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_atomically(path, truth.write_csv().encode())
 
 
 def simulate_fleet(

@@ -1,4 +1,4 @@
-"""The two models: a LightGBM fault classifier and an IsolationForest anomaly detector.
+"""The two models: a LightGBM fault classifier and a spread z-score anomaly detector.
 
 Both expose the same small surface (`fit`, native scores, ONNX export, metrics), so training,
 registration and serving treat them alike.
@@ -15,20 +15,12 @@ import onnx
 import onnxmltools
 from numpy.typing import NDArray
 from onnxmltools.convert.common.data_types import FloatTensorType
-from skl2onnx import to_onnx
-from skl2onnx.common.data_types import FloatTensorType as SklearnFloatTensorType
-from sklearn.ensemble import IsolationForest
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
 
 from modelcycle.errors import ModelValidationError
 from modelcycle.registry.contract import INPUT_NAME
 from modelcycle.training.metrics import binary_metrics
-from modelcycle.training.onnx_export import (
-    ONNX_ML_OPSET,
-    ONNX_OPSET,
-    expose_score,
-)
+from modelcycle.training.onnx_export import ONNX_OPSET, expose_score
+from modelcycle.training.spread import SpreadZScore, spread_onnx
 
 
 class WindowModel(Protocol):
@@ -109,52 +101,32 @@ class FaultClassifier:
 
 @dataclass
 class AnomalyDetector:
-    """How unusual a device-window is; trained without labels (faults are only used to score it)."""
+    """How unusual a device-window is: the largest robust z-score of a sensor's hourly spread
+    (`spread.py` says why); trained without labels (faults are only used to score it)."""
 
     seed: int = 42
     kind: str = "anomaly"
     parity_tolerance: float = 1e-3
     decision_threshold: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
-    _model: Pipeline | None = None
+    _model: SpreadZScore | None = None
 
     def __post_init__(self) -> None:
-        self.params = {
-            "n_estimators": 100,
-            "max_samples": 256,
-            "contamination": 0.05,
-            "random_state": self.seed,
-            "imputer_strategy": "median",
-            **self.params,
-        }
+        # z_cut 8: measured on unseen days of a 150-device fleet (docs/monitoring.md), 6 fired on
+        # healthy device-days (precision 0.63), 12 missed half of the anomalous ones.
+        self.params = {"detector": "spread-max-robust-z", "z_cut": 8.0, **self.params}
 
     def fit(self, x: NDArray[np.float32], y: NDArray[np.int_]) -> None:
-        forest = {k: v for k, v in self.params.items() if k != "imputer_strategy"}
-        self._model = Pipeline(
-            [
-                ("impute", SimpleImputer(strategy=self.params["imputer_strategy"])),
-                ("forest", IsolationForest(**forest, n_jobs=2)),
-            ]
-        )
-        self._model.fit(x)
+        self._model = SpreadZScore(z_cut=float(self.params["z_cut"])).fit(x)
 
-    def native(self) -> Pipeline:
+    def native(self) -> SpreadZScore:
         if self._model is None:
             raise RuntimeError("fit the detector first")
         return self._model
 
     def native_scores(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
-        """Negated decision function: above 0 is an outlier at the trained contamination."""
-        return -np.asarray(self.native().decision_function(x), dtype=np.float64)
+        """Above 0: some sensor's spread is more than `z_cut` robust deviations from usual."""
+        return self.native().score(x).astype(np.float64)
 
     def to_onnx(self, n_features: int) -> onnx.ModelProto:
-        model: onnx.ModelProto = to_onnx(
-            self.native(),
-            initial_types=[(INPUT_NAME, SklearnFloatTensorType([None, n_features]))],
-            target_opset={"": ONNX_OPSET, "ai.onnx.ml": ONNX_ML_OPSET},
-            # skl2onnx's graph optimisation is quadratic in nodes: 20 s for a forest, for a
-            # graph that runs just as fast without it.
-            model_optim=False,
-        )
-        expose_score(model, "scores", column=None, negate=True)
-        return model
+        return spread_onnx(self.native(), n_features)

@@ -37,7 +37,6 @@ from modelcycle.training.onnx_export import check_parity, embed_feature_names
 log = structlog.get_logger(__name__)
 
 PARITY_ROWS = 2000
-SKOPS_TRUSTED_TYPES = ["numpy.dtype", "sklearn.tree._tree.Tree"]
 
 
 @dataclass(frozen=True)
@@ -88,13 +87,8 @@ def _log_native(model: WindowModel) -> None:
             pip_requirements=_requirements("mlflow", "lightgbm", "scikit-learn", "numpy"),
         )
     else:
-        # skops, not pickle: these are the types an IsolationForest pipeline is made of.
-        mlflow.sklearn.log_model(
-            model.native(),
-            name="native",
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
-            pip_requirements=_requirements("mlflow", "scikit-learn", "skops", "numpy"),
-        )
+        # The detector is a few numbers per sensor: plain JSON, readable without any library.
+        mlflow.log_dict(model.native().as_dict(), "native/spread_z_score.json")
 
 
 def _verify_uploaded(model_id: str, expected_sha256: str) -> None:

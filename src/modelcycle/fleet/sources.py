@@ -1,0 +1,95 @@
+"""Where the customer view reads from: the fleet register, the lake's scores and features, alerts.
+
+Every read is scoped to one customer's devices before anything leaves this package; a device of
+another customer is indistinguishable from one that does not exist (`DeviceNotFoundError`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select
+
+from modelcycle.errors import DataNotFoundError
+from modelcycle.lake import layout
+from modelcycle.lake.fleet import read_fleet
+from modelcycle.storage import ObjectStore
+from modelcycle.store import Store
+from modelcycle.store.tables import AlertState
+
+_SCORED_DAY = re.compile(r"date=(\d{4}-\d{2}-\d{2})/")
+
+
+class DeviceNotFoundError(DataNotFoundError):
+    """No such device for this customer: the same answer whether it exists elsewhere or not."""
+
+
+@dataclass(frozen=True)
+class FleetSources:
+    """The stores the customer view reads, and the two models' names and decision thresholds
+    (what training records as `decision_threshold`: 0 for the detector, 0.5 for the classifier)."""
+
+    lake: ObjectStore
+    raw: ObjectStore
+    store: Store
+    anomaly_model: str
+    fault_model: str
+    anomaly_threshold: float = 0.0
+    fault_threshold: float = 0.5
+    # Per features partition (its key and Parquet footer): the fleet's spread baseline, the same
+    # for every device page of that day, so computed once; a rebuilt partition has a new footer.
+    baselines: dict[tuple[Any, ...], pl.DataFrame] = field(default_factory=dict, compare=False)
+
+
+def customer_register(sources: FleetSources, customer_id: str) -> pl.DataFrame:
+    """device_id, site, device_type of the customer's devices (empty for an unknown customer)."""
+    fleet = pl.DataFrame(pl.from_arrow(read_fleet(sources.raw)))
+    return fleet.filter(pl.col("customer_id") == customer_id).select(
+        "device_id", "site", "device_type"
+    )
+
+
+def scored_days(lake: ObjectStore, model: str) -> list[date]:
+    keys = lake.glob(f"scores/date=*/{model}.parquet")
+    found = (_SCORED_DAY.search(key) for key in keys)
+    return sorted(date.fromisoformat(m.group(1)) for m in found if m)
+
+
+def read_day_scores(lake: ObjectStore, day: date, model: str) -> pl.DataFrame | None:
+    key = layout.scores_partition(day, model)
+    if not lake.exists(key):
+        return None
+    table = pq.read_table(pa.BufferReader(lake.read_bytes(key)))
+    return pl.DataFrame(pl.from_arrow(table))
+
+
+def firing_device_alerts(store: Store, devices: list[str] | None = None) -> pl.DataFrame:
+    """Firing alerts about devices (key `<kind>:<device_id>`), optionally only of `devices`."""
+    with store.session() as session:
+        rows = session.execute(
+            select(
+                AlertState.key,
+                AlertState.kind,
+                AlertState.severity,
+                AlertState.summary,
+                AlertState.first_fired_at,
+            ).where(AlertState.status == "firing", AlertState.key.like("%:device-%"))
+        ).all()
+    frame = pl.DataFrame(
+        [tuple(r) for r in rows],
+        schema={
+            "key": pl.String,
+            "kind": pl.String,
+            "severity": pl.String,
+            "summary": pl.String,
+            "first_fired_at": pl.Datetime("us"),
+        },
+        orient="row",
+    ).with_columns(device_id=pl.col("key").str.split_exact(":", 1).struct.field("field_1"))
+    return frame if devices is None else frame.filter(pl.col("device_id").is_in(devices))
