@@ -37,7 +37,7 @@ resource "google_service_account" "ci" {
 
 resource "google_artifact_registry_repository_iam_member" "ci_push" {
   repository = google_artifact_registry_repository.modelcycle.name
-  location   = google_artifact_registry_repository.modelcycle.location
+  location   = module.eu_region.region
   role       = "roles/artifactregistry.writer"
   member     = "serviceAccount:${google_service_account.ci.email}"
 }
