@@ -1,6 +1,8 @@
 # Every check has one entry here; CI calls the same targets (see .ci/run).
 SHELL := /bin/bash
 UV_VERSION := 0.13.8
+# checkov has many pinned dependencies: it lives in its own environment under .tools, not in uv.lock
+CHECKOV_VERSION := 3.3.30
 TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 PYTEST_ARGS ?=
@@ -31,8 +33,11 @@ lint: setup ## ruff lint and format check
 typecheck: setup ## mypy --strict
 	$(UV) run --frozen mypy
 
-tools: ## Debian tools the tests use: promtool (checks deploy/prometheus rules)
+tools: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv) ## Tools the tests use: promtool, checkov (in .tools), kubectl and terraform (checked)
 	@command -v promtool >/dev/null || (echo "installing promtool (Debian package prometheus)"; apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
+	@test -x $(TOOLS)/bin/checkov || (echo "installing checkov $(CHECKOV_VERSION) into $(TOOLS)/ (its own environment)"; UV_TOOL_DIR=$(CURDIR)/$(TOOLS)/uv-tools UV_TOOL_BIN_DIR=$(CURDIR)/$(TOOLS)/bin $(UV) tool install --quiet checkov==$(CHECKOV_VERSION))
+	@command -v kubectl >/dev/null || (echo "kubectl is missing: tests/deploy build the Kustomize overlays with it"; exit 1)
+	@command -v terraform >/dev/null || (echo "terraform is missing: tests/deploy check deploy/terraform with it"; exit 1)
 
 unit: setup tools ## The test suite (slow end-to-end tests included)
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

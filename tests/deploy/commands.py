@@ -24,7 +24,7 @@ def unknown_modelcycle_command(argv: list[str]) -> str | None:
         command, args = command.commands[args[0]], args[1:]
     try:
         command.make_context(" ".join(path), list(args))
-    except Exception as error:  # noqa: BLE001 - typer's vendored click raises its own exceptions
+    except Exception as error:  # typer vendors click: its exceptions are not click's
         if not hasattr(error, "format_message"):
             raise
         return f"`{' '.join(argv)}`: {error.format_message()}"

@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from modelcycle.alerting.config import EmailChannel
 from modelcycle.alerting.rules_file import parse_rules
 from tests.deploy.commands import unknown_modelcycle_command
 from tests.deploy.conftest import ROOT
@@ -85,12 +86,16 @@ def test_every_secret_comes_from_the_env_file_and_the_example_lists_them_all() -
     listed = set(re.findall(r"^([A-Z_]+)=", example, re.M))
     assert variables <= listed, variables - listed
     assert "deploy/.env" in (ROOT / ".gitignore").read_text().splitlines()
-    assert not (ROOT / "deploy" / ".env").exists() or "deploy/.env" in (ROOT / ".gitignore").read_text()
+    assert (
+        not (ROOT / "deploy" / ".env").exists()
+        or "deploy/.env" in (ROOT / ".gitignore").read_text()
+    )
 
 
 def test_alerts_go_to_the_mail_catcher() -> None:
     path = ROOT / "deploy" / "compose" / "alert-rules.yaml"
     config = parse_rules(path.read_text(), str(path))
     channel = config.channels["mail-catcher"]
+    assert isinstance(channel, EmailChannel)
     assert (channel.type, channel.host, channel.port) == ("email", "mailpit", 1025)
     assert "mailpit" in compose()["services"]

@@ -1,6 +1,7 @@
 """deploy/k8s: both overlays build with `kubectl kustomize`, validate against the Kubernetes
 schemas, and say what the issue asks: probes, limits, HPA and PDB for the API, Secrets referenced
-only, non-root read-only pods, deny-by-default NetworkPolicies, Dagster runs as Jobs, TLS Ingress."""
+only, non-root read-only pods, deny-by-default NetworkPolicies, Dagster runs as Jobs, TLS
+Ingress."""
 
 from __future__ import annotations
 
@@ -152,7 +153,8 @@ def test_the_dagster_daemon_launches_each_run_as_a_kubernetes_job(
     launcher = config["run_launcher"]
     assert (launcher["module"], launcher["class"]) == ("dagster_k8s", "K8sRunLauncher")
     monkeypatch.setenv("DAGSTER_K8S_NAMESPACE", f"modelcycle-{overlay}")  # the daemon's fieldRef
-    checked = process_config(K8sRunLauncher.config_type(), launcher["config"])
+    launcher_schema = K8sRunLauncher.config_type()  # type: ignore[no-untyped-call]
+    checked = process_config(launcher_schema, launcher["config"])
     assert checked.success, checked.errors
     assert launcher["config"]["instance_config_map"] == instance["metadata"]["name"]
     # the URL is read from the environment: prepare_instance keeps this file (docs/orchestration.md)
