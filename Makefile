@@ -1,6 +1,8 @@
 # Every check has one entry here; CI calls the same targets (see .ci/run).
 SHELL := /bin/bash
 UV_VERSION := 0.13.8
+# checkov has many pinned dependencies: it lives in its own environment under .tools, not in uv.lock
+CHECKOV_VERSION := 3.3.30
 TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 PYTEST_ARGS ?=
@@ -31,9 +33,12 @@ lint: setup ## ruff lint and format check
 typecheck: setup ## mypy --strict
 	$(UV) run --frozen mypy
 
-tools: ## Debian tools the tests use: promtool (checks deploy/prometheus rules), Graphviz's dot (the diagram)
+tools: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv) ## Tools the tests use: promtool, dot (Graphviz), checkov (in .tools), kubectl and terraform (checked)
 	@command -v promtool >/dev/null || (echo "installing promtool (Debian package prometheus)"; apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 	@command -v dot >/dev/null || (echo "installing dot (Debian package graphviz)"; apt-get update -qq && apt-get install -y -qq --no-install-recommends graphviz)
+	@test -x $(TOOLS)/bin/checkov || (echo "installing checkov $(CHECKOV_VERSION) into $(TOOLS)/ (its own environment)"; UV_TOOL_DIR=$(CURDIR)/$(TOOLS)/uv-tools UV_TOOL_BIN_DIR=$(CURDIR)/$(TOOLS)/bin $(UV) tool install --quiet checkov==$(CHECKOV_VERSION))
+	@command -v kubectl >/dev/null || (echo "kubectl is missing: tests/deploy build the Kustomize overlays with it"; exit 1)
+	@command -v terraform >/dev/null || (echo "terraform is missing: tests/deploy check deploy/terraform with it"; exit 1)
 
 diagram: setup tools ## Render docs/architecture.png from docs/diagrams/architecture.py
 	$(UV) run --frozen python docs/diagrams/architecture.py docs/architecture.png

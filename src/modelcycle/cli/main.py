@@ -21,6 +21,7 @@ from modelcycle.cli.models import models_app
 from modelcycle.cli.monitor import evaluate, monitor_app, score
 from modelcycle.cli.release import release_app
 from modelcycle.cli.serve import serve
+from modelcycle.cli.service import service_app
 from modelcycle.cli.simulate import simulate
 from modelcycle.cli.train import train
 from modelcycle.cli.up import backfill, up
@@ -41,7 +42,7 @@ app = typer.Typer(
 
 
 # Long-running services whose log lines are their output: their INFO lines stay on the terminal.
-_SPEAK_THROUGH_LOGS = {"serve", "up"}
+_SPEAK_THROUGH_LOGS = {"serve", "up", "service"}
 
 
 def _print_version(value: bool) -> None:
@@ -100,6 +101,7 @@ app.add_typer(
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(release_app, name="release")
+app.add_typer(service_app, name="service")
 
 
 # What an option's value looks like in --help, by option name; other values by type.
