@@ -6,6 +6,7 @@ rows off the response path, and its scores land in `lake/shadow/` beside the cha
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from mlflow.tracking import MlflowClient
 from modelcycle.registry.contract import INPUT_NAME, ONNX_ARTIFACT, SCORE_OUTPUT
 from tests.serving.conftest import START, TrainedRegistry
 from tests.support.api import ApiServer, start_api
+from tests.support.cli import invoke_cli
 from tests.support.registry import server_client
 from tests.support.servers import s3_client, unique_name
 
@@ -157,6 +159,22 @@ def test_the_challenger_scores_live_requests_into_the_lake_while_the_champion_an
     assert not np.allclose(challenger, served)  # two different models were really compared
     champion = _lake_table(tmp_path / "lake", "predictions")
     assert champion is not None and set(champion.column("version").to_pylist()) == {"1"}
+
+    # The release comparison reads the same rows back as its live-traffic section.
+    compared = invoke_cli("release", "compare", name, "1", "2", "--json", env=shadow_env)
+    assert compared.returncode == 0, compared.stderr
+    live = json.loads(compared.stdout)["live"]
+    first, second = (_threshold(client, name, version) for version in ("1", "2"))
+    assert (live["rows"], live["requests"]) == (len(rows), 3)
+    agreement = np.mean((served >= first) == (challenger >= second))
+    assert live["agreement"] == pytest.approx(agreement)
+    difference = np.abs(served - challenger).mean()
+    assert live["mean_abs_difference"] == pytest.approx(difference, abs=1e-6)
+
+
+def _threshold(client: MlflowClient, name: str, version: str) -> float:
+    run_id = str(client.get_model_version(name, version).run_id)
+    return float(client.get_run(run_id).data.params["decision_threshold"])
 
 
 def test_an_unloadable_challenger_leaves_the_champion_answering_and_shows_why(
