@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,17 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 from mlflow.tracking import MlflowClient
+from prometheus_client import generate_latest
 
 from modelcycle.registry.contract import INPUT_NAME, ONNX_ARTIFACT, SCORE_OUTPUT
+from modelcycle.registry.loading import RegistrySource
+from modelcycle.serving.cache import ArtifactCache
+from modelcycle.serving.manager import ModelManager
+from modelcycle.serving.metrics import ApiMetrics
+from modelcycle.serving.prediction_log import SHADOW_TABLE, PredictionLog
+from modelcycle.serving.shadow import ChampionAnswer, ShadowJob, ShadowScorer
+from modelcycle.settings import Settings
+from modelcycle.storage import open_store
 from tests.serving.conftest import START, TrainedRegistry
 from tests.support.api import ApiServer, start_api
 from tests.support.cli import invoke_cli
@@ -226,3 +236,51 @@ def test_with_shadow_scoring_off_nothing_is_shadowed(
         assert _models(api)["shadow"] is None
     assert _lake_table(tmp_path / "lake", "predictions") is not None  # the shutdown flushed
     assert not (tmp_path / "lake" / "shadow").exists()
+
+
+def test_a_full_queue_drops_requests_counted_and_shutdown_scores_what_was_queued(
+    trained_registry: TrainedRegistry,
+    shadow_alias: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The worker is not started, so nothing leaves the queue until shutdown: deterministic."""
+    for key, value in trained_registry.env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(serving_cache_dir=tmp_path / "cache")
+    name = trained_registry.classifier
+    manager = ModelManager(
+        names=(name,),
+        alias=shadow_alias,
+        source=RegistrySource(settings),
+        cache=ArtifactCache(tmp_path / "cache"),
+        optional=True,
+    )
+    assert manager.refresh(name) == "loaded"
+    lake = open_store(str(tmp_path / "lake"))
+    scorer = ShadowScorer(
+        manager, PredictionLog(lake, table=SHADOW_TABLE), max_queued=2, max_rows=1000
+    )
+    features = list(manager.get(name).features)
+    rows = _feature_rows(trained_registry, features, n=3)
+    raw = json.dumps({"instances": _as_json(rows)}).encode()
+
+    def job(request_id: str, champion_version: str = "1") -> ShadowJob:
+        answer = ChampionAnswer(name, champion_version, [0.5] * len(rows))
+        return ShadowJob(raw, (answer,), request_id, datetime.now(UTC))
+
+    scorer.submit(job("same", champion_version="2"))  # the challenger is the champion: idle
+    for request_id in ("r1", "r2", "r3", "r4", "r5"):
+        scorer.submit(job(request_id))
+    assert (scorer.queued, scorer.dropped) == (2, 3)
+    metrics = ApiMetrics(manager, shadow=scorer)
+    text = generate_latest(metrics.registry).decode()
+    assert "modelcycle_shadow_requests_dropped_total 3.0" in text
+    assert "modelcycle_shadow_queued_requests 2.0" in text
+
+    scorer.start()
+    scorer.stop()
+    logged = _lake_table(tmp_path / "lake", "shadow")
+    assert logged is not None
+    assert logged.column("request_id").to_pylist() == ["r1"] * 3 + ["r2"] * 3
+    assert (scorer.requests_scored, scorer.rows_scored) == (2, 6)
