@@ -24,7 +24,7 @@ from modelcycle.serving.schemas import (
     PredictResponse,
     json_body_spec,
 )
-from modelcycle.serving.scoring import score_device, score_rows
+from modelcycle.serving.scoring import score_device, score_rows_keeping_matrix
 from modelcycle.serving.services import Services, services
 from modelcycle.serving.shadow import ChampionAnswer, ShadowJob
 from modelcycle.serving.status import (
@@ -86,11 +86,13 @@ async def predict(name: str, request: Request) -> Response:
     max_rows = svc.settings.serving_max_rows
     raw = await request.body()
     if is_small(request.headers.get("content-length")):
-        scores = score_rows(raw, model, max_rows=max_rows)
+        scores, matrix = score_rows_keeping_matrix(raw, model, max_rows=max_rows)
     else:
         work: WorkSlots = request.app.state.work
         async with work.slot():
-            scores = await work.run(score_rows, raw, model, max_rows=max_rows)
+            scores, matrix = await work.run(
+                score_rows_keeping_matrix, raw, model, max_rows=max_rows
+            )
     record = model.record
     predicted_at = datetime.now(UTC)
     request_id = request.scope["state"].get("request_id")
@@ -105,7 +107,10 @@ async def predict(name: str, request: Request) -> Response:
     )
     if svc.shadow is not None:
         champion = ChampionAnswer(record.name, record.version, scores)
-        svc.shadow.submit(ShadowJob(raw, (champion,), request_id, predicted_at))
+        job = ShadowJob(
+            raw, (champion,), request_id, predicted_at, matrix=matrix, features=model.features
+        )
+        svc.shadow.submit(job)
     answer = {
         "model": record.name,
         "version": record.version,
