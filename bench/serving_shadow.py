@@ -9,6 +9,7 @@ scenario (issue 14: under 1.10).
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import subprocess
@@ -112,8 +113,11 @@ def render(
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario, _, _ in SCENARIOS:
-        off = [r for r in results["off"] if r.scenario == scenario]
-        on = [r for r in results["on"] if r.scenario == scenario]
+        # wrk prints no percentile (nan) when a run's latencies overflow its histogram
+        off = [r for r in results["off"] if r.scenario == scenario and math.isfinite(r.p99_ms)]
+        on = [r for r in results["on"] if r.scenario == scenario and math.isfinite(r.p99_ms)]
+        if not off or not on:
+            continue
         p99_off = statistics.median(r.p99_ms for r in off)
         p99_on = statistics.median(r.p99_ms for r in on)
         lines.append(

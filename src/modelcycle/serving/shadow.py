@@ -12,7 +12,9 @@ the champion's own version, nothing is queued: shadow scoring is idle.
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 TASK_NAME = "shadow_scoring"
 STOP_TIMEOUT_SECONDS = 30.0
+LOWEST_PRIORITY = 19  # nice
 
 
 class ShadowMismatchError(ModelcycleError):
@@ -66,6 +69,16 @@ class ShadowJob:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _yield_cpu_to_requests() -> None:
+    """Run the calling thread at the lowest CPU priority (Linux: a thread has its own nice
+    value): on busy cores the answers' threads go first, the shadow's ONNX Runtime work after."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
+        except OSError as error:
+            log.warning("shadow worker runs at normal CPU priority", error=str(error))
 
 
 class ShadowScorer:
@@ -146,6 +159,7 @@ class ShadowScorer:
 
     def _run(self) -> None:
         reason: str | None = "the worker thread ended"
+        _yield_cpu_to_requests()
         try:
             while (job := self._queue.get()) is not None:
                 self._score(job)
