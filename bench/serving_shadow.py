@@ -134,7 +134,7 @@ def render(
         f"Shadow worker over the 'on' runs: {scored:,} requests scored, {dropped:,} dropped "
         f"(queue full: the worker is one thread and never slows the answers), {errors} failed.",
         f"Load average when the run ended: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
-        "above the core count, other processes shared the machine and the ratios carry their noise.",
+        "above the core count, other processes shared the machine and the ratios carry noise.",
         "Target (issue 14): p99 on / off under 1.10 at the serving benchmark's load.",
     ]
     return "\n".join(lines)
