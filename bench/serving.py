@@ -8,7 +8,8 @@ Three servers answer for the same registered LightGBM classifier (100 sensors, 5
 
 Load comes from `wrk` (one thread) on loopback: single rows at concurrency 1, 8 and 32, and
 100-row batches at concurrency 8. Results and ratios go to docs/benchmarks.md. Run with
-`make bench-serving` (`--quick` for a smoke run).
+`make bench-serving` (`--quick` for a smoke run). `--shadow` instead measures what shadow scoring
+costs the champion (bench/serving_shadow.py): the same load with it off, then on.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import requests
 
+from bench import serving_shadow
 from bench.report import machine_line, write_section
 from bench.serving_load import (
     SCENARIOS,
@@ -94,6 +96,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
     parser.add_argument("--quick", action="store_true", help="2 s per scenario: a smoke run")
+    parser.add_argument(
+        "--shadow", action="store_true", help="only shadow scoring off vs on (the champion's p99)"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="off/on rounds with --shadow")
     args = parser.parse_args()
     seconds = 2.0 if args.quick else args.duration
     if shutil.which("wrk") is None:
@@ -124,6 +130,18 @@ def main() -> None:
         first_start = first.cold_start_s
     rows = feature_rows(home, names, 100)
     bodies = {n: json.dumps({"instances": rows[:n]}) for n in (1, 100)}
+    if args.shadow:
+        last_day = f"2026-01-0{DAYS}"
+        version = serving_shadow.ensure_challenger(
+            home, ["--date", last_day, "--window-days", str(DAYS)]
+        )
+        by_setting, states = serving_shadow.run_rounds(
+            ours, env, auth, bodies, seconds, scratch, args.rounds
+        )
+        report = serving_shadow.render(by_setting, states, seconds, args.rounds, version)
+        write_section("serving-shadow", report)
+        shutil.rmtree(scratch, ignore_errors=True)
+        return
     mlflow_bodies = {
         n: json.dumps({"dataframe_split": {"columns": names, "data": rows[:n]}}) for n in (1, 100)
     }

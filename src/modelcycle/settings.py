@@ -89,6 +89,16 @@ class Settings(BaseSettings):
     serving_log_flush_seconds: float = Field(
         default=2.0, gt=0, description="How often the API writes its prediction log to the lake."
     )
+    serving_shadow: bool = Field(
+        default=False,
+        description="Also score requests with the challenger, off the response path, to the lake.",
+    )
+    serving_shadow_alias: str = Field(
+        default="challenger", description="Registry alias shadow scoring follows."
+    )
+    serving_shadow_queue: int = Field(
+        default=1000, ge=1, description="Requests waiting for shadow scoring; more are dropped."
+    )
     api_keys: SecretStr | None = Field(
         default=None,
         description="Comma-separated API keys of the API's service callers (role operator).",

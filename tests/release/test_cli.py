@@ -13,7 +13,9 @@ from mlflow.tracking import MlflowClient
 from modelcycle.access.identity import SYSTEM
 from modelcycle.monitoring.evaluation import DayMetrics
 from modelcycle.monitoring.records import replace_evaluation
+from modelcycle.serving.prediction_log import SHADOW_TABLE, PredictionBatch, PredictionLog
 from modelcycle.settings import Settings
+from modelcycle.storage import open_store as open_object_store
 from modelcycle.store import open_store
 from modelcycle.training.metrics import CONFUSION, confusion_counts
 from tests.release.conftest import GATES_FAILED, GATES_PASSED, aliases, releases_for
@@ -232,3 +234,50 @@ def test_compare_shows_confusion_matrices_and_the_evaluations_of_the_same_days(
     assert all(len(line) <= 80 for line in compared.splitlines()), compared
     assert "confusion matrix" in compared and "false_negatives" in compared
     assert "2026-01-09" in compared and "0.99 / 0.2 / 0.15 (challenger)" in compared
+
+
+def _shadowed(
+    lake: Path, model: str, champion: str, challenger: str, pairs: list[tuple[float, float]]
+) -> None:
+    """What the API's shadow scoring writes: (champion score, challenger score) per row."""
+    shadow_log = PredictionLog(open_object_store(str(lake)), table=SHADOW_TABLE)
+    for request, (champion_score, challenger_score) in enumerate(pairs):
+        shadow_log.record(
+            PredictionBatch(
+                predicted_at=datetime(2026, 1, 9, 12, request, tzinfo=UTC),
+                request_id=f"r{request}",
+                model=model,
+                version=challenger,
+                scores=[challenger_score],
+                champion_version=champion,
+                champion_scores=[champion_score],
+            )
+        )
+    shadow_log.flush()
+
+
+def test_compare_shows_live_traffic_when_one_version_shadowed_the_other(
+    env: dict[str, str], tmp_path: Path, client: MlflowClient, model_name: str
+) -> None:
+    """Four rows scored by v1 (champion) and v2 (in the shadow): they decide alike on three."""
+    register_trained(client, model_name, 0.80, "a" * 64)
+    register_trained(client, model_name, 0.85, "b" * 64)
+    register_trained(client, model_name, 0.70, "c" * 64)
+    before = json.loads(_ok("release", "compare", model_name, "1", "2", "--json", env=env).stdout)
+    assert before["live"] is None
+    pairs = [(0.9, 0.8), (0.1, 0.2), (0.6, 0.4), (0.3, 0.3)]
+    _shadowed(tmp_path / "lake", model_name, "1", "2", pairs)
+    _shadowed(tmp_path / "lake", model_name, "1", "3", [(0.9, 0.0)])  # another challenger
+
+    as_json = json.loads(_ok("release", "compare", model_name, "1", "2", "--json", env=env).stdout)
+    live = as_json["live"]
+    assert (live["rows"], live["requests"]) == (4, 4)
+    assert live["agreement"] == pytest.approx(0.75)
+    assert live["mean_abs_difference"] == pytest.approx((0.1 + 0.1 + 0.2 + 0.0) / 4, abs=1e-6)
+    assert live["flagged"] == {"a": 2, "b": 1}
+    swapped = json.loads(_ok("release", "compare", model_name, "2", "1", "--json", env=env).stdout)
+    assert swapped["live"]["flagged"] == {"a": 1, "b": 2}
+
+    compared = _ok("release", "compare", model_name, "1", "2", env=env).stdout
+    assert all(len(line) <= 80 for line in compared.splitlines()), compared
+    assert "live traffic" in compared and "75.00%" in compared and "4 in 4 requests" in compared

@@ -257,7 +257,8 @@ def compare(
     as_json: AsJson = False,
 ) -> None:
     """Two versions side by side: metrics and deltas, confusion matrices, params, training data,
-    gate results, and their evaluations on the same days."""
+    gate results, their evaluations on the same days, and live traffic when one shadowed the
+    other (MODELCYCLE_SERVING_SHADOW)."""
     from modelcycle.release.compare import with_history
     from modelcycle.release.service import open_releases
 
@@ -311,7 +312,8 @@ def print_comparison(comparison: dict[str, Any]) -> None:
         gates.add_row("release", *_release_cells(comparison["a"], comparison["b"]))
     for row in comparison["gates"]:
         gates.add_row(row["name"], _gate_cell(row["a"]), _gate_cell(row["b"]))
-    for part in (metrics, _confusion(comparison), _history(comparison), training, params, gates):
+    parts = (metrics, _confusion(comparison), _history(comparison), _live(comparison))
+    for part in (*parts, training, params, gates):
         if part.row_count:
             stdout.print(part)
 
@@ -338,6 +340,27 @@ def _history(comparison: dict[str, Any]) -> Table:
     made = _side_table(comparison, "evaluated on the same days: accuracy / F1 / PR-AUC")
     for day in comparison.get("history", []):
         made.add_row(day["date"], _day_cell(day["a"]), _day_cell(day["b"]))
+    return made
+
+
+def _live(comparison: dict[str, Any]) -> Table:
+    """Shadow scoring's rows: both versions on the same live requests (empty without them)."""
+    live = comparison.get("live")
+    made = Table(title="live traffic (shadow scoring)", title_justify="left")
+    if live is None:
+        return made
+    made.add_column("", max_width=24)
+    made.add_column("", overflow="fold")
+    made.add_row("rows scored by both", f"{live['rows']} in {live['requests']} requests")
+    made.add_row("between", f"{live['first']} and {live['last']}")
+    made.add_row("same decision", f"{live['agreement']:.2%}")
+    made.add_row("mean abs score difference", f"{live['mean_abs_difference']:.4g}")
+    flagged, thresholds = live["flagged"], live["thresholds"]
+    for side in ("a", "b"):
+        made.add_row(
+            f"flagged by {_heading(comparison[side])}",
+            f"{flagged[side]} (score >= {thresholds[side]:.4g})",
+        )
     return made
 
 

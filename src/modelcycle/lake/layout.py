@@ -78,3 +78,12 @@ def predictions_glob(day: date) -> str:
 def predictions_part(day: str, part_id: str) -> str:
     """`day` as the YYYY-MM-DD text the prediction log already holds."""
     return f"predictions/date={day}/part-{part_id}.parquet"
+
+
+def shadow_part(day: str, part_id: str) -> str:
+    """The challenger's shadow predictions beside the champion's; `day` as in `predictions_part`."""
+    return f"shadow/date={day}/part-{part_id}.parquet"
+
+
+def shadow_glob() -> str:
+    return "shadow/date=*/*.parquet"

@@ -33,6 +33,7 @@ LINEAGE_TAGS = {
 # Listed first: accuracy (users ask for it) next to what shows a model that misses faults.
 HEADLINE_METRICS = ("accuracy", "f1", "pr_auc", "precision", "recall", "roc_auc")
 THRESHOLD_PARAM = "decision_threshold"
+DEFAULT_THRESHOLD = 0.5  # as monitoring assumes for a version without the param
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,12 @@ def _confusion(facts_: VersionFacts) -> dict[str, Any] | None:
         "threshold": _as_number(facts_.params.get(THRESHOLD_PARAM)),
         **{name: int(facts_.metrics[name]) for name in CONFUSION_COLUMNS},
     }
+
+
+def decision_threshold(facts_: VersionFacts) -> float:
+    """The score at which the version flags a fault or an anomaly (0.5 when none was recorded)."""
+    threshold = _as_number(facts_.params.get(THRESHOLD_PARAM))
+    return DEFAULT_THRESHOLD if threshold is None else threshold
 
 
 def _as_number(text: str | None) -> float | None:

@@ -56,6 +56,7 @@ from modelcycle.release.rules import (
     rollback_plan,
 )
 from modelcycle.settings import Settings
+from modelcycle.storage import ObjectStore
 from modelcycle.store import Store
 
 log = structlog.get_logger(__name__)
@@ -72,6 +73,7 @@ class Releases:
     environment: str
     auto_approve: bool
     restore_seconds: float = RESTORE_SECONDS
+    lake: ObjectStore | None = None  # the shadow log's live traffic, in comparisons
 
     # --- reading -------------------------------------------------------------------------
 
@@ -91,14 +93,22 @@ class Releases:
             return stored.decisions(session=session, model=model)
 
     def compare(self, model: str, a: str, b: str) -> dict[str, Any]:
-        """The two versions side by side, with the gate results of their release requests."""
-        from modelcycle.release.compare import facts, side_by_side
+        """The two versions side by side, with the gate results of their release requests and,
+        when the API shadowed one with the other, how they scored the same live requests."""
+        from modelcycle.release.compare import decision_threshold, facts, side_by_side
+        from modelcycle.release.live import live_traffic
 
         first, second = facts(self.registry.client, model, a), facts(self.registry.client, model, b)
         by_version = {r.version: r for r in self.requests(model) if r.version in (a, b)}
-        return side_by_side(
+        comparison = side_by_side(
             model, first, second, {v: by_version.get(v) for v in (first.version, second.version)}
         )
+        if self.lake is not None:
+            thresholds = (decision_threshold(first), decision_threshold(second))
+            comparison["live"] = live_traffic(
+                self.lake, model, first.version, second.version, thresholds
+            )
+        return comparison
 
     # --- deciding ------------------------------------------------------------------------
 
@@ -334,6 +344,7 @@ class Releases:
 def open_releases(settings: Settings) -> Iterator[Releases]:
     """Releases on the configured store and registry, with the environment's policy."""
     from modelcycle.registry.connection import registry_client
+    from modelcycle.storage.configured import lake_store
     from modelcycle.store import open_store
 
     store = open_store(settings)
@@ -343,6 +354,7 @@ def open_releases(settings: Settings) -> Iterator[Releases]:
             registry=ReleaseRegistry(lambda: registry_client(settings)[0]),
             environment=settings.environment,
             auto_approve=settings.resolved_release_auto_approve,
+            lake=lake_store(settings),
         )
     finally:
         store.close()

@@ -25,11 +25,13 @@ from modelcycle.serving.inputs import RequestTooLargeError
 from modelcycle.serving.manager import ModelManager, ModelNotReadyError, describe_error
 from modelcycle.serving.metrics import ApiMetrics
 from modelcycle.serving.middleware import ServingMiddleware
+from modelcycle.serving.prediction_log import SHADOW_TABLE, PredictionLog
 from modelcycle.serving.prediction_log import TASK_NAME as PREDICTION_LOG
-from modelcycle.serving.prediction_log import PredictionLog
 from modelcycle.serving.releases import close_releases, release_routes
 from modelcycle.serving.routes import health, predictions
 from modelcycle.serving.services import ServedAccuracy, Services, document_bearer_auth
+from modelcycle.serving.shadow import TASK_NAME as SHADOW_SCORING
+from modelcycle.serving.shadow import ShadowScorer
 from modelcycle.serving.webhooks import RecentDeliveries, webhooks
 from modelcycle.serving.workload import ServerBusyError, WorkSlots
 from modelcycle.settings import Settings
@@ -90,6 +92,8 @@ def _fleet(raw: ObjectStore | None) -> frozenset[str] | None:
 
 REGISTRY_POLL = "registry_poll"
 ACCURACY_POLL = "accuracy_poll"
+SHADOW_POLL = "shadow_poll"
+SHADOW_LOG = "shadow_log"
 
 
 def _start_background(services: Services, interval: float) -> None:
@@ -102,6 +106,14 @@ def _start_background(services: Services, interval: float) -> None:
         KEY_POLL, services.keys.refresh, services.settings.serving_key_refresh_seconds
     )
     services.prediction_log.start()
+    if services.shadow is not None:
+        services.background.start(SHADOW_POLL, services.shadow.manager.poll, interval)
+        services.shadow.start()
+
+
+def _stop_shadow(services: Services) -> None:
+    if services.shadow is not None:
+        services.shadow.stop()
 
 
 async def _teardown(services: Services) -> None:
@@ -109,6 +121,7 @@ async def _teardown(services: Services) -> None:
     one before did, so the prediction log is flushed even when another step fails."""
     steps: tuple[tuple[str, Callable[[], Awaitable[None]]], ...] = (
         ("stop background tasks", services.background.stop),
+        ("finish shadow scoring", lambda: asyncio.to_thread(_stop_shadow, services)),
         ("flush the prediction log", lambda: asyncio.to_thread(services.prediction_log.stop)),
         ("close the monitoring store", lambda: asyncio.to_thread(services.accuracy.close)),
         ("close the key store", lambda: asyncio.to_thread(services.keys.close)),
@@ -129,11 +142,10 @@ def build_services(
     open_allowed: bool = True,
 ) -> Services:
     """`open_allowed=False` keeps the API closed even with no key anywhere (see serve)."""
+    source = source or RegistrySource(settings)
+    cache = ArtifactCache(settings.resolved_serving_cache_dir)
     manager = ModelManager(
-        names=settings.model_names,
-        alias=settings.serving_alias,
-        source=source or RegistrySource(settings),
-        cache=ArtifactCache(settings.resolved_serving_cache_dir),
+        names=settings.model_names, alias=settings.serving_alias, source=source, cache=cache
     )
     accuracy = ServedAccuracy(settings, manager.names)
     background = BackgroundTasks()
@@ -145,6 +157,7 @@ def build_services(
         flush_seconds=settings.serving_log_flush_seconds,
         health=background.track(PREDICTION_LOG) if lake is not None else None,
     )
+    shadow = _shadow_scorer(settings, source, cache, lake, background)
     return Services(
         settings=settings,
         manager=manager,
@@ -153,6 +166,7 @@ def build_services(
             accuracy_source=accuracy.current,
             background=background,
             prediction_log=prediction_log,
+            shadow=shadow,
         ),
         accuracy=accuracy,
         prediction_log=prediction_log,
@@ -165,6 +179,41 @@ def build_services(
             health=background.track(KEY_POLL),
             open_allowed=open_allowed,
         ),
+        shadow=shadow,
+    )
+
+
+def _shadow_scorer(
+    settings: Settings,
+    source: VersionSource,
+    cache: ArtifactCache,
+    lake: ObjectStore | None,
+    background: BackgroundTasks,
+) -> ShadowScorer | None:
+    """The challenger behind `serving_shadow_alias`, from the same registry and cache, with a
+    shadow log of its own; None when shadow scoring is off."""
+    if not settings.serving_shadow:
+        return None
+    background.track(SHADOW_POLL)
+    shadow_manager = ModelManager(
+        names=settings.model_names,
+        alias=settings.serving_shadow_alias,
+        source=source,
+        cache=cache,
+        optional=True,
+    )
+    shadow_log = PredictionLog(
+        lake,
+        flush_seconds=settings.serving_log_flush_seconds,
+        health=background.track(SHADOW_LOG) if lake is not None else None,
+        table=SHADOW_TABLE,
+    )
+    return ShadowScorer(
+        shadow_manager,
+        shadow_log,
+        max_queued=settings.serving_shadow_queue,
+        max_rows=settings.serving_max_rows,
+        health=background.track(SHADOW_SCORING),
     )
 
 
@@ -191,6 +240,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(services.manager.start_from_cache)  # never raises
+        if services.shadow is not None:
+            await asyncio.to_thread(services.shadow.manager.start_from_cache)
         _start_background(services, settings.serving_poll_seconds)
         log.info(
             "serving",

@@ -31,7 +31,7 @@ from modelcycle.serving.cache import ArtifactCache
 
 log = structlog.get_logger(__name__)
 
-Outcome = Literal["loaded", "unchanged", "failed", "refused"]
+Outcome = Literal["loaded", "unchanged", "failed", "refused", "absent"]
 CacheOperation = Literal["read", "write", "prune"]
 _CACHE_FAILURE: dict[CacheOperation, str] = {
     "read": "serving cache entry unreadable; treating it as missing",
@@ -83,8 +83,12 @@ class ModelManager:
         source: VersionSource,
         cache: ArtifactCache,
         clock: Callable[[], datetime] = _now,
+        optional: bool = False,
     ):
+        """`optional`: the alias may be unset (shadow scoring's challenger); when no version has
+        it, the model is dropped and the outcome is `absent`, not a failure."""
         self.names = names
+        self.optional = optional
         self.alias = alias
         self.source = source
         self.cache = cache
@@ -152,7 +156,12 @@ class ModelManager:
         status.last_checked = self.clock()
         bound = log.bind(model=name, alias=self.alias)
         try:
-            record = self.source.resolve(name, self.alias)
+            try:
+                record = self.source.resolve(name, self.alias)
+            except DataNotFoundError:
+                if not self.optional:
+                    raise
+                return self._absent(name)
             current = self._models.get(name)
             if current is not None and current.record == record:
                 status.last_error = None
@@ -183,6 +192,17 @@ class ModelManager:
         previous = current.record.version if current is not None else None
         self._cache_served(record, data, previous)
         return "loaded"
+
+    def _absent(self, name: str) -> Outcome:
+        """No version has the (optional) alias any more: stop holding the one that had it."""
+        self.status[name].last_error = None
+        if name in self._models:
+            with self._swap_lock:
+                self._models = MappingProxyType(
+                    {key: model for key, model in self._models.items() if key != name}
+                )
+            log.info("alias unset; model dropped", model=name, alias=self.alias)
+        return "absent"
 
     def _cache_served(self, record: VersionRecord, data: bytes, previous: str | None) -> None:
         """Cache the version just swapped in, then drop the versions neither it nor the one before

@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from modelcycle.serving.background import BackgroundTasks
 from modelcycle.serving.manager import ModelManager
 from modelcycle.serving.prediction_log import PredictionLog
+from modelcycle.serving.shadow import ShadowScorer
 
 log = structlog.get_logger(__name__)
 
@@ -135,6 +136,38 @@ class BackgroundCollector(Collector):
         )
 
 
+class ShadowCollector(Collector):
+    """Shadow scoring: the challenger version each model is shadowed with, rows it scored and
+    wrote, requests dropped for a full queue, failures. Read at scrape time."""
+
+    def __init__(self, shadow: ShadowScorer):
+        self.shadow = shadow
+
+    def collect(self) -> Iterator[Metric]:
+        shadow = self.shadow
+        info = GaugeMetricFamily(
+            "modelcycle_shadow_model_info",
+            "The version shadow scoring holds for each model (value 1).",
+            labels=["model", "version", "alias"],
+        )
+        for name, model in sorted(shadow.manager.models.items()):
+            info.add_metric([name, model.record.version, shadow.manager.alias], 1.0)
+        yield info
+        counters = (
+            ("rows_scored", "Rows the challenger scored in the shadow.", shadow.rows_scored),
+            ("rows_written", "Shadow rows written to the lake.", shadow.log.rows_written),
+            ("requests_dropped", "Requests not shadowed: the queue was full.", shadow.dropped),
+            ("errors", "Requests whose shadow scoring failed.", shadow.health.errors),
+        )
+        for name, text, value in counters:
+            yield CounterMetricFamily(f"modelcycle_shadow_{name}", text, value=float(value))
+        yield GaugeMetricFamily(
+            "modelcycle_shadow_queued_requests",
+            "Requests waiting for shadow scoring.",
+            value=float(shadow.queued),
+        )
+
+
 def _accuracy_family() -> GaugeMetricFamily:
     return GaugeMetricFamily(
         "modelcycle_model_accuracy_7d",
@@ -180,6 +213,7 @@ class ApiMetrics:
         accuracy_source: AccuracySource | None = None,
         background: BackgroundTasks | None = None,
         prediction_log: PredictionLog | None = None,
+        shadow: ShadowScorer | None = None,
     ):
         disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` doubles the output
         self.registry = CollectorRegistry(auto_describe=True)
@@ -201,6 +235,8 @@ class ApiMetrics:
             self.registry.register(BackgroundCollector(background, prediction_log))
         if accuracy_source is not None:
             self.registry.register(AccuracyCollector(accuracy_source))
+        if shadow is not None:
+            self.registry.register(ShadowCollector(shadow))
 
     def observe(self, route: str, model: str, status: int, seconds: float) -> None:
         self.requests.labels(route, model, str(status)).inc()

@@ -6,6 +6,9 @@ predictions can be evaluated once their labels arrive. A write that fails, for a
 its rows and is retried at the next flush. The buffer is bounded: past `max_buffered_rows` the
 oldest rows are dropped (the newest are the ones monitoring still needs), counted and logged,
 rather than slowing requests or growing without end.
+
+The same writer keeps the shadow log (`shadow/date=D/...`, see serving/shadow.py): the
+challenger's scores of the requests the champion answered, with the champion's scores beside them.
 """
 
 from __future__ import annotations
@@ -40,8 +43,25 @@ PREDICTION_SCHEMA = pa.schema(
         pa.field("score", pa.float32(), nullable=False),
     ]
 )
+# The shadow log: the challenger's version and scores, with the champion's for the same rows.
+SHADOW_SCHEMA = PREDICTION_SCHEMA.append(
+    pa.field("champion_version", pa.string(), nullable=False)
+).append(pa.field("champion_score", pa.float32(), nullable=False))
 MAX_BUFFERED_ROWS = 1_000_000
 TASK_NAME = "prediction_log"
+
+
+@dataclass(frozen=True)
+class LogTable:
+    """Which table of the lake a log writes: its schema and where each flush goes."""
+
+    name: str
+    schema: pa.Schema
+    part: Callable[[str, str], str]  # (day, part id) -> path in the lake
+
+
+SERVED_TABLE = LogTable("prediction log", PREDICTION_SCHEMA, layout.predictions_part)
+SHADOW_TABLE = LogTable("shadow log", SHADOW_SCHEMA, layout.shadow_part)
 
 
 @dataclass(frozen=True)
@@ -55,14 +75,16 @@ class PredictionBatch:
     scores: list[float]
     device_id: str | None = None
     windows: list[datetime] | None = None
+    champion_version: str | None = None  # shadow rows only
+    champion_scores: list[float] | None = None
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _to_table(batches: list[PredictionBatch]) -> pa.Table:
-    columns: dict[str, list[object]] = {name: [] for name in PREDICTION_SCHEMA.names}
+def _to_table(batches: list[PredictionBatch], schema: pa.Schema) -> pa.Table:
+    columns: dict[str, list[object]] = {name: [] for name in schema.names}
     for batch in batches:
         n = len(batch.scores)
         columns["predicted_at"] += [batch.predicted_at] * n
@@ -72,7 +94,10 @@ def _to_table(batches: list[PredictionBatch]) -> pa.Table:
         columns["device_id"] += [batch.device_id] * n
         columns["window_start"] += list(batch.windows) if batch.windows else [None] * n
         columns["score"] += list(batch.scores)
-    return pa.table(columns, schema=PREDICTION_SCHEMA)
+        if "champion_score" in columns:
+            columns["champion_version"] += [batch.champion_version] * n
+            columns["champion_score"] += list(batch.champion_scores or [])
+    return pa.table(columns, schema=schema)
 
 
 class PredictionLog:
@@ -86,8 +111,10 @@ class PredictionLog:
         max_buffered_rows: int = MAX_BUFFERED_ROWS,
         health: TaskHealth | None = None,
         clock: Callable[[], datetime] = _now,
+        table: LogTable = SERVED_TABLE,
     ):
         self.lake = lake
+        self.table = table
         self.flush_seconds = flush_seconds
         self.max_buffered_rows = max_buffered_rows
         self.health = health or TaskHealth(TASK_NAME)
@@ -127,7 +154,8 @@ class PredictionLog:
             return
         self._stop.clear()
         self.health.started()
-        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        thread_name = self.table.name.replace(" ", "-")
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -140,7 +168,7 @@ class PredictionLog:
         self.health.ended(None)
         if self._buffered_rows:
             log.error(
-                "prediction log lost rows at shutdown: the lake did not take them",
+                f"{self.table.name} lost rows at shutdown: the lake did not take them",
                 rows=self._buffered_rows,
                 error=self.health.last_error,
             )
@@ -154,7 +182,7 @@ class PredictionLog:
         finally:
             if reason is not None:  # only a BaseException gets here: flush() never raises
                 self.health.ended(reason)
-                log.critical("prediction log writer stopped; restart the API")
+                log.critical(f"{self.table.name} writer stopped; restart the API")
 
     def flush(self) -> None:
         """Write what is buffered, one object per day; never raises (see `_write_day`)."""
@@ -184,7 +212,7 @@ class PredictionLog:
                 self.health.failed("; ".join(problems), self.clock())
             else:
                 if self.health.consecutive_failures:
-                    log.info("prediction log writes work again", rows=self.rows_written)
+                    log.info(f"{self.table.name} writes work again", rows=self.rows_written)
                 self.health.succeeded(self.clock())
             self._report_drops()
 
@@ -192,11 +220,11 @@ class PredictionLog:
         """Write one day's batches; None, or why not (logged with its traceback)."""
         assert self.lake is not None
         try:
-            table = _to_table(batches)
+            table = _to_table(batches, self.table.schema)
             buffer = io.BytesIO()
             pq.write_table(table, buffer, compression="zstd")
             part_id = f"{datetime.now(UTC):%H%M%S%f}-{uuid.uuid4().hex[:8]}"
-            self.lake.write_bytes(layout.predictions_part(day, part_id), buffer.getvalue())
+            self.lake.write_bytes(self.table.part(day, part_id), buffer.getvalue())
         except Exception as error:  # noqa: BLE001 - logged (with its traceback once), counted
             # Broad on purpose: the writer must outlive any failure of the lake (a GCS 5xx surfaces
             # as gcsfs's own HttpError, a removed temp folder as an OSError). Logged with its
@@ -205,7 +233,7 @@ class PredictionLog:
             # The traceback once per outage: a lake that stays down is retried every flush.
             trace = {} if self.health.consecutive_failures else {"exc_info": error}
             log.warning(
-                "prediction log write failed; will retry",
+                f"{self.table.name} write failed; will retry",
                 rows=sum(len(batch.scores) for batch in batches),
                 error=problem,
                 **trace,
@@ -219,7 +247,7 @@ class PredictionLog:
         if dropped:
             self._dropped_reported += dropped
             log.error(
-                "prediction log dropped its oldest rows: the buffer is full",
+                f"{self.table.name} dropped its oldest rows: the buffer is full",
                 rows=dropped,
                 max_buffered_rows=self.max_buffered_rows,
                 error=self.health.last_error,

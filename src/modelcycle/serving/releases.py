@@ -55,6 +55,7 @@ def _releases(request: Request) -> Iterator[Releases]:
             from modelcycle.registry.connection import registry_client
             from modelcycle.release.registry import ReleaseRegistry
             from modelcycle.release.service import Releases
+            from modelcycle.storage.configured import lake_store
             from modelcycle.store import open_store
 
             settings = state.services.settings
@@ -63,6 +64,7 @@ def _releases(request: Request) -> Iterator[Releases]:
                 registry=ReleaseRegistry(lambda: registry_client(settings)[0]),
                 environment=settings.environment,
                 auto_approve=settings.resolved_release_auto_approve,
+                lake=lake_store(settings),
             )
     try:
         yield state.releases
@@ -160,7 +162,8 @@ def compare_versions(
     b: Annotated[str, Query(pattern=r"^[0-9]{1,10}$", description="Another version.")],
 ) -> dict[str, Any]:
     """Two versions side by side: metrics and deltas (b - a), confusion matrices, params,
-    lineage, gate results, and their evaluations on the same days."""
+    lineage, gate results, their evaluations on the same days, and `live`: how they scored the
+    same requests when one shadowed the other (MODELCYCLE_SERVING_SHADOW), or null."""
     from modelcycle.release.compare import with_history
 
     return with_history(releases.compare(model, a, b), releases.store)

@@ -24,9 +24,15 @@ from modelcycle.serving.schemas import (
     PredictResponse,
     json_body_spec,
 )
-from modelcycle.serving.scoring import score_device, score_rows
+from modelcycle.serving.scoring import score_device, score_rows_keeping_matrix
 from modelcycle.serving.services import Services, services
-from modelcycle.serving.status import prediction_log_public, readiness, tasks_public
+from modelcycle.serving.shadow import ChampionAnswer, ShadowJob
+from modelcycle.serving.status import (
+    prediction_log_public,
+    readiness,
+    shadow_public,
+    tasks_public,
+)
 from modelcycle.serving.workload import WorkSlots, is_small
 
 ServicesDep = Annotated[Services, Depends(services)]
@@ -78,22 +84,33 @@ async def predict(name: str, request: Request) -> Response:
     svc: Services = request.app.state.services
     model = svc.manager.get(name)
     max_rows = svc.settings.serving_max_rows
+    raw = await request.body()
     if is_small(request.headers.get("content-length")):
-        scores = score_rows(await request.body(), model, max_rows=max_rows)
+        scores, matrix = score_rows_keeping_matrix(raw, model, max_rows=max_rows)
     else:
         work: WorkSlots = request.app.state.work
         async with work.slot():
-            scores = await work.run(score_rows, await request.body(), model, max_rows=max_rows)
+            scores, matrix = await work.run(
+                score_rows_keeping_matrix, raw, model, max_rows=max_rows
+            )
     record = model.record
+    predicted_at = datetime.now(UTC)
+    request_id = request.scope["state"].get("request_id")
     svc.prediction_log.record(
         PredictionBatch(
-            predicted_at=datetime.now(UTC),
-            request_id=request.scope["state"].get("request_id"),
+            predicted_at=predicted_at,
+            request_id=request_id,
             model=record.name,
             version=record.version,
             scores=scores,
         )
     )
+    if svc.shadow is not None:
+        champion = ChampionAnswer(record.name, record.version, scores)
+        job = ShadowJob(
+            raw, (champion,), request_id, predicted_at, matrix=matrix, features=model.features
+        )
+        svc.shadow.submit(job)
     answer = {
         "model": record.name,
         "version": record.version,
@@ -115,29 +132,33 @@ async def predict_device(device_id: str, request: Request, svc: ServicesDep) -> 
         raise DataNotFoundError(f"device {device_id!r} is not in the fleet register")
     models = [svc.manager.get(name) for name in svc.manager.names]
     work: WorkSlots = request.app.state.work
+    raw = await request.body()
     async with work.slot():  # features and two models: always heavy enough for a thread
         scored = await work.run(
-            score_device,
-            await request.body(),
-            device_id,
-            models,
-            max_rows=svc.settings.serving_max_rows,
+            score_device, raw, device_id, models, max_rows=svc.settings.serving_max_rows
         )
     answers: list[ModelScores] = []
+    predicted_at = datetime.now(UTC)
+    request_id = request.scope["state"].get("request_id")
     for model, scores in scored.scores:
         answers.append(
             ModelScores(model=model.record.name, version=model.record.version, predictions=scores)
         )
         svc.prediction_log.record(
             PredictionBatch(
-                predicted_at=datetime.now(UTC),
-                request_id=request.scope["state"].get("request_id"),
+                predicted_at=predicted_at,
+                request_id=request_id,
                 model=model.record.name,
                 version=model.record.version,
                 scores=scores,
                 device_id=device_id,
                 windows=scored.windows,
             )
+        )
+    if svc.shadow is not None:
+        champions = tuple(ChampionAnswer(a.model, a.version, a.predictions) for a in answers)
+        svc.shadow.submit(
+            ShadowJob(raw, champions, request_id, predicted_at, device_id, scored.windows)
         )
     # The lake's times are naive UTC; the answer says so (`…Z`), as an OpenAPI date-time must.
     windows = [window.replace(tzinfo=UTC) for window in scored.windows]
@@ -177,4 +198,5 @@ async def list_models(svc: ServicesDep) -> ModelsPublic:
         models=entries,
         tasks=tasks_public(svc.background),
         prediction_log=prediction_log_public(svc.prediction_log),
+        shadow=shadow_public(svc.shadow, svc.manager),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from fastapi.exceptions import RequestValidationError
@@ -164,10 +164,37 @@ class PredictionLogPublic(BaseModel):
     max_buffered_rows: int
 
 
+class ShadowModelPublic(BaseModel):
+    name: str
+    version: str | None = Field(description="The challenger version held; None when none is.")
+    champion_version: str | None
+    scoring: bool = Field(description="False when idle: no challenger, or it is the champion.")
+    last_checked: datetime | None
+    last_error: str | None = Field(description="Why the challenger could not be loaded.")
+
+
+class ShadowPublic(BaseModel):
+    """Shadow scoring (MODELCYCLE_SERVING_SHADOW): the challenger scoring live traffic."""
+
+    alias: str
+    state: Literal["scoring", "idle"]
+    models: list[ShadowModelPublic]
+    requests_scored: int
+    rows_scored: int
+    rows_written: int
+    dropped: int = Field(description="Requests not shadowed because the queue was full.")
+    queued: int
+    max_queued: int
+    errors: int
+    last_error: str | None = Field(description="The last failed shadow scoring.")
+    last_error_at: datetime | None
+
+
 class ModelsPublic(BaseModel):
     models: list[ModelPublic]
     tasks: list[TaskPublic] = Field(default_factory=list)
     prediction_log: PredictionLogPublic | None = None
+    shadow: ShadowPublic | None = Field(default=None, description="None when shadow is off.")
 
 
 class ErrorPublic(BaseModel):

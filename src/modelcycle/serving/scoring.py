@@ -8,6 +8,7 @@ from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import NDArray
 
 from modelcycle.features.windows import WINDOW_START, compute_features
 from modelcycle.registry.loading import LoadedModel
@@ -21,6 +22,13 @@ READINGS_PER_ROW = 60
 
 def score_rows(raw: bytes, model: LoadedModel, *, max_rows: int) -> list[float]:
     """Scores for the rows of a `PredictRequest` body."""
+    return score_rows_keeping_matrix(raw, model, max_rows=max_rows)[0]
+
+
+def score_rows_keeping_matrix(
+    raw: bytes, model: LoadedModel, *, max_rows: int
+) -> tuple[list[float], NDArray[np.float32]]:
+    """Scores, and the feature matrix they came from (shadow scoring reuses it unparsed)."""
     n_features = len(model.features)
     check_value_budget(
         raw,
@@ -31,7 +39,7 @@ def score_rows(raw: bytes, model: LoadedModel, *, max_rows: int) -> list[float]:
     body = parse_json_body(PredictRequest, raw)
     rows = feature_matrix(body, model.features, max_rows=max_rows)
     scores: list[float] = model.predict(rows).tolist()
-    return scores
+    return scores, rows
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from modelcycle.serving.background import BackgroundTasks
 from modelcycle.serving.manager import ModelManager, describe_error
 from modelcycle.serving.metrics import ACCURACY_WINDOW_DAYS, ApiMetrics
 from modelcycle.serving.prediction_log import PredictionLog
+from modelcycle.serving.shadow import ShadowScorer
 from modelcycle.settings import Settings
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ class Services:
     api_keys: frozenset[bytes]
     background: BackgroundTasks
     keys: KeyDirectory  # who a request's key stands for: configured keys and users' keys
+    shadow: ShadowScorer | None = None  # MODELCYCLE_SERVING_SHADOW
 
 
 async def services(request: Request) -> Services:

@@ -14,9 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelcycle.serving.background import BackgroundTasks, TaskHealth
+from modelcycle.serving.manager import ModelManager
 from modelcycle.serving.prediction_log import PredictionLog
-from modelcycle.serving.schemas import Health, PredictionLogPublic, TaskPublic
+from modelcycle.serving.schemas import (
+    Health,
+    PredictionLogPublic,
+    ShadowModelPublic,
+    ShadowPublic,
+    TaskPublic,
+)
 from modelcycle.serving.services import Services
+from modelcycle.serving.shadow import ShadowScorer
 
 CACHE = "serving_cache"
 
@@ -81,4 +89,40 @@ def prediction_log_public(prediction_log: PredictionLog) -> PredictionLogPublic 
         rows_dropped=prediction_log.rows_dropped,
         buffered_rows=prediction_log.buffered_rows,
         max_buffered_rows=prediction_log.max_buffered_rows,
+    )
+
+
+def shadow_public(shadow: ShadowScorer | None, champions: ModelManager) -> ShadowPublic | None:
+    """What the challenger does in the shadow, per model: idle or scoring, and why not."""
+    if shadow is None:
+        return None
+    models = []
+    for name in shadow.manager.names:
+        held, status = shadow.manager.describe(name)
+        champion = champions.models.get(name)
+        champion_version = champion.record.version if champion else None
+        models.append(
+            ShadowModelPublic(
+                name=name,
+                version=held.record.version if held else None,
+                champion_version=champion_version,
+                scoring=champion_version is not None
+                and shadow.challenger(name, champion_version) is not None,
+                last_checked=status.last_checked,
+                last_error=status.last_error,
+            )
+        )
+    return ShadowPublic(
+        alias=shadow.manager.alias,
+        state="scoring" if any(model.scoring for model in models) else "idle",
+        models=models,
+        requests_scored=shadow.requests_scored,
+        rows_scored=shadow.rows_scored,
+        rows_written=shadow.log.rows_written,
+        dropped=shadow.dropped,
+        queued=shadow.queued,
+        max_queued=shadow.max_queued,
+        errors=shadow.health.errors,
+        last_error=shadow.health.last_error,
+        last_error_at=shadow.health.last_error_at,
     )

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from modelcycle.serving.manager import ModelManager
 from modelcycle.serving.schemas import ErrorPublic, WebhookAccepted
 from modelcycle.serving.services import Services, services
 
@@ -89,6 +90,15 @@ class RecentDeliveries:
         return True
 
 
+def _follower(svc: Services, alias: str) -> ModelManager | None:
+    """The manager following `alias`: the served one, or shadow scoring's challenger."""
+    if alias == svc.manager.alias:
+        return svc.manager
+    if svc.shadow is not None and alias == svc.shadow.manager.alias:
+        return svc.shadow.manager
+    return None
+
+
 webhooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 ServicesDep = Annotated[Services, Depends(services)]
 
@@ -131,9 +141,9 @@ async def mlflow_webhook(
         alias = AliasData.model_validate(event.data)
     except ValidationError:
         return JSONResponse({"status": "ignored"}, status_code=202)
-    manager = svc.manager
     relevant = (event.entity, event.action) == (ALIAS_ENTITY, ALIAS_CREATED)
-    if not relevant or alias.alias != manager.alias or alias.name not in manager.names:
+    manager = _follower(svc, alias.alias)
+    if not relevant or manager is None or alias.name not in manager.names:
         return JSONResponse({"status": "ignored"}, status_code=202)
     log.info("webhook: alias moved", model=alias.name, version=alias.version)
     task = asyncio.create_task(asyncio.to_thread(manager.refresh, alias.name))
