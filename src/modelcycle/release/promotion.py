@@ -41,7 +41,6 @@ log = structlog.get_logger(__name__)
 PROMOTED_FROM_TAG = "modelcycle.promoted_from"
 LINEAGE_PREFIX = "modelcycle.promotion."
 PROMOTION_GATE = "promotion"
-_BATCH = 100  # MLflow's limit on params per log_batch call
 
 
 @dataclass(frozen=True)
