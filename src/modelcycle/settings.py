@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = Field(
         default=8 * 3600, ge=60, description="How long a dashboard sign-in lasts."
     )
+    session_cookie_secure: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
+    )
     signin_max_attempts: int = Field(
         default=5, ge=1, description="Failed sign-ins per user and address before a pause."
     )

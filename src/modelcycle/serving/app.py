@@ -29,6 +29,7 @@ from modelcycle.serving.prediction_log import PredictionLog
 from modelcycle.serving.releases import close_releases, release_routes
 from modelcycle.serving.routes import health, predictions
 from modelcycle.serving.services import ServedAccuracy, Services, document_bearer_auth
+from modelcycle.serving.web import mount_dashboard
 from modelcycle.serving.webhooks import RecentDeliveries, webhooks
 from modelcycle.serving.workload import ServerBusyError, WorkSlots
 from modelcycle.settings import Settings
@@ -237,4 +238,5 @@ def create_app(
         else None,
     )
     document_bearer_auth(app)
+    mount_dashboard(app, settings)
     return app
