@@ -22,6 +22,7 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 from playwright.sync_api import Browser, Page, sync_playwright
+from pydantic import SecretStr
 
 from modelcycle.access.identity import Role
 from modelcycle.access.passwords import set_password
@@ -155,7 +156,7 @@ def dashboard(
         tracking_uri=mlflow_sqlite_server.tracking_uri,
         classifier_model_name=monitored_fleet.classifier,
         anomaly_model_name=env["MODELCYCLE_ANOMALY_MODEL_NAME"],
-        session_secret=SESSION_SECRET,  # type: ignore[arg-type]
+        session_secret=SecretStr(SESSION_SECRET),
     )
     client = server_client(mlflow_sqlite_server.tracking_uri)
     pending = _stale_model_with_a_pending_release(settings, client)

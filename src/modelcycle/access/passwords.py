@@ -7,6 +7,7 @@ the caller's session (keyword `session`) and commits nothing itself.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,8 +16,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from modelcycle.access.identity import Identity
-from modelcycle.access.users import active_user, identity_of, utc
+from modelcycle.access.identity import Identity, Role
+from modelcycle.access.users import active_user, add_user, identity_of, utc
 from modelcycle.errors import InvalidInputError
 from modelcycle.store.tables import User
 
@@ -93,3 +94,19 @@ def session_user(*, session: Session, name: str, password_set_at: datetime) -> I
     if abs((utc(user.password_set_at) - password_set_at).total_seconds()) > 0.001:
         return None
     return identity_of(user)
+
+
+DEMO_USER = "demo"
+
+
+def demo_sign_in(*, session: Session, environment: str) -> tuple[str, str]:
+    """The demo's admin `demo` with a new random password, for the local environment only (a
+    known account anywhere else would be a door left open). Printed once by `modelcycle demo`."""
+    if environment != "local":
+        raise InvalidInputError(f"the demo user exists in local only, not in {environment}")
+    exists = session.scalar(select(User).where(User.name == DEMO_USER))
+    if exists is None:
+        add_user(session=session, name=DEMO_USER, role=Role.ADMIN)
+    password = secrets.token_urlsafe(12)
+    set_password(session=session, name=DEMO_USER, password=password)
+    return DEMO_USER, password
