@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # tests wait on servers and daemons; PYTEST_WORKERS=0 runs the suite in one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup tools demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring bench-orchestration bench-release clean
+.PHONY: help setup tools screenshots demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring bench-orchestration bench-release clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -31,8 +31,12 @@ lint: setup ## ruff lint and format check
 typecheck: setup ## mypy --strict
 	$(UV) run --frozen mypy
 
-tools: ## Debian tools the tests use: promtool (checks deploy/prometheus rules)
+tools: ## Debian tools the tests use: promtool (checks deploy/prometheus rules), chromium (dashboard tests)
 	@command -v promtool >/dev/null || (echo "installing promtool (Debian package prometheus)"; apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
+	@test -x /usr/bin/chromium || (echo "installing chromium (Debian package), driven by Playwright in tests/dashboard"; apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
+
+screenshots: setup tools ## Refresh docs/screenshots/ from the dashboard's browser tests
+	$(UV) run --frozen pytest -p no:randomly tests/dashboard --dashboard-screenshots docs/screenshots
 
 unit: setup tools ## The test suite (slow end-to-end tests included)
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
