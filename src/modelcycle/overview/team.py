@@ -14,6 +14,7 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from modelcycle.errors import DataNotFoundError
+from modelcycle.overview.versions import check_registered
 from modelcycle.registry.ages import STALE_AFTER_HOURS, ModelAge
 from modelcycle.registry.catalog import model_ages
 from modelcycle.release.compare import facts
@@ -89,7 +90,7 @@ def model_overview(
 ) -> dict[str, Any]:
     """One model's block of the overview."""
     daily = daily_metric(store, model, days=CHART_DAYS)
-    aliases = {a: str(v) for a, v in (client.get_registered_model(model).aliases or {}).items()}
+    aliases = check_registered(client, model)
     return {
         "name": model,
         "accuracy": [

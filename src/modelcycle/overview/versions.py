@@ -18,18 +18,20 @@ from modelcycle.store.evaluations import version_history
 MAX_VERSIONS = 10  # side by side: the newest ten; older ones stay in `models list`
 
 
-def _check_registered(client: MlflowClient, model: str) -> None:
+def check_registered(client: MlflowClient, model: str) -> dict[str, str]:
+    """The model's aliases; a `DataNotFoundError` when no model has that name (or none could)."""
     try:
-        client.get_registered_model(model)
+        found = client.get_registered_model(model)
     except MlflowException as error:
-        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise DataNotFoundError(f"no registered model {model!r}") from error
         raise RegistryError(f"reading {model} failed: {first_line(error)}") from error
+    return {alias: str(v) for alias, v in (found.aliases or {}).items()}
 
 
 def model_versions(store: Store, client: MlflowClient, model: str) -> dict[str, Any]:
     """The newest versions first, each with its lineage and its batch evaluations by day."""
-    _check_registered(client, model)
+    check_registered(client, model)
     records = sorted(list_versions(client, [model]), key=lambda r: -int(r.version))
     records = records[:MAX_VERSIONS]
     history: dict[str, list[dict[str, Any]]] = {r.version: [] for r in records}

@@ -15,6 +15,7 @@ from modelcycle.overview.team import team_overview
 from modelcycle.overview.versions import model_versions
 from modelcycle.serving.identity import CurrentIdentity
 from modelcycle.serving.releases import app_releases
+from modelcycle.serving.schemas import ErrorPublic
 from modelcycle.serving.web.release_pages import release_detail
 from modelcycle.serving.web.rendering import now, registry_of, settings_of
 
@@ -22,6 +23,14 @@ if TYPE_CHECKING:
     from modelcycle.store import Store
 
 dashboard_api = APIRouter(prefix="/v1", tags=["dashboard"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorPublic, "description": "Missing or wrong API key."},
+    403: {"model": ErrorPublic, "description": "A customer's account: not the team's data."},
+    404: {"model": ErrorPublic, "description": "No such model or release request."},
+    422: {"description": "A parameter is malformed (a request id that is no number)."},
+    503: {"model": ErrorPublic, "description": "The store or the registry failed."},
+}
 
 
 def _team_only(identity: CurrentIdentity) -> None:
@@ -39,7 +48,7 @@ def _answer(error: ModelcycleError) -> HTTPException:
     return HTTPException(503, str(error))
 
 
-@dashboard_api.get("/dashboard")
+@dashboard_api.get("/dashboard", responses=_ERRORS)
 def dashboard_json(request: Request, identity: CurrentIdentity) -> dict[str, Any]:
     """The team overview: per model accuracy per day, 7-day average, versions, age, drift; the
     recent daily trainings and the firing alerts."""
@@ -51,7 +60,7 @@ def dashboard_json(request: Request, identity: CurrentIdentity) -> dict[str, Any
         raise _answer(error) from error
 
 
-@dashboard_api.get("/models/{name}/versions")
+@dashboard_api.get("/models/{name}/versions", responses=_ERRORS)
 def versions_json(
     request: Request, identity: CurrentIdentity, name: str = PathParam(max_length=200)
 ) -> dict[str, Any]:
@@ -63,7 +72,7 @@ def versions_json(
         raise _answer(error) from error
 
 
-@dashboard_api.get("/releases/{request_id}/detail")
+@dashboard_api.get("/releases/{request_id}/detail", responses=_ERRORS)
 def release_detail_json(
     request: Request, identity: CurrentIdentity, request_id: int = PathParam(ge=1, le=2**31 - 1)
 ) -> dict[str, Any]:
