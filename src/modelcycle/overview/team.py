@@ -39,11 +39,11 @@ def rolling_average(daily: Sequence[DailyAccuracy], days: int = AVERAGE_DAYS) ->
 
 def version_changes(daily: Sequence[DailyAccuracy]) -> list[dict[str, str]]:
     """The days the champion's version differs from the day before (the first day included)."""
-    changes = []
-    for before, row in zip([None, *daily[:-1]], daily, strict=True):
-        if before is None or before.version != row.version:
-            changes.append({"day": row.day.isoformat(), "version": row.version})
-    return changes
+    return [
+        {"day": row.day.isoformat(), "version": row.version}
+        for i, row in enumerate(daily)
+        if i == 0 or daily[i - 1].version != row.version
+    ]
 
 
 def _version(client: MlflowClient, model: str, version: str | None) -> dict[str, Any] | None:
