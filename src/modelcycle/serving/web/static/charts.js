@@ -19,6 +19,7 @@
                          showarrow: false, yanchor: "bottom" });
     });
     var layout = { margin: { t: 24, r: 16, b: 40, l: 48 }, yaxis: { title: { text: "accuracy" } },
+                   xaxis: { type: "date", tickformat: "%b %d", dtick: 86400000 },
                    shapes: shapes, annotations: annotations, hovermode: "x unified",
                    legend: { orientation: "h" } };
     Plotly.newPlot(element, traces, layout, { responsive: true, displaylogo: false });
