@@ -152,7 +152,7 @@ class Settings(BaseSettings):
         "required elsewhere.",
     )
     session_max_age_seconds: int = Field(
-        default=8 * 3600, ge=60, description="How long a dashboard sign-in lasts."
+        default=8 * 3600, ge=60, description="How long a dashboard session lasts without a visit."
     )
     session_cookie_secure: bool = Field(
         default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
