@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # tests wait on servers and daemons; PYTEST_WORKERS=0 runs the suite in one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup tools diagram demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring bench-orchestration bench-release clean
+.PHONY: help setup tools diagram screenshots demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring bench-orchestration bench-release clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,15 +33,19 @@ lint: setup ## ruff lint and format check
 typecheck: setup ## mypy --strict
 	$(UV) run --frozen mypy
 
-tools: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv) ## Tools the tests use: promtool, dot (Graphviz), checkov (in .tools), kubectl and terraform (checked)
+tools: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv) ## Tools the tests use: promtool, dot (Graphviz), chromium, checkov (in .tools), kubectl and terraform (checked)
 	@command -v promtool >/dev/null || (echo "installing promtool (Debian package prometheus)"; apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 	@command -v dot >/dev/null || (echo "installing dot (Debian package graphviz)"; apt-get update -qq && apt-get install -y -qq --no-install-recommends graphviz)
+	@test -x /usr/bin/chromium || (echo "installing chromium (Debian package), driven by Playwright in tests/dashboard"; apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
 	@test -x $(TOOLS)/bin/checkov || (echo "installing checkov $(CHECKOV_VERSION) into $(TOOLS)/ (its own environment)"; UV_TOOL_DIR=$(CURDIR)/$(TOOLS)/uv-tools UV_TOOL_BIN_DIR=$(CURDIR)/$(TOOLS)/bin $(UV) tool install --quiet checkov==$(CHECKOV_VERSION))
 	@command -v kubectl >/dev/null || (echo "kubectl is missing: tests/deploy build the Kustomize overlays with it"; exit 1)
 	@command -v terraform >/dev/null || (echo "terraform is missing: tests/deploy check deploy/terraform with it"; exit 1)
 
 diagram: setup tools ## Render docs/architecture.png from docs/diagrams/architecture.py
 	$(UV) run --frozen python docs/diagrams/architecture.py docs/architecture.png
+
+screenshots: setup tools ## Refresh docs/screenshots/ from the dashboard's browser tests
+	$(UV) run --frozen pytest -p no:randomly tests/dashboard --dashboard-screenshots docs/screenshots
 
 unit: setup tools ## The test suite (slow end-to-end tests included)
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

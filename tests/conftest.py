@@ -28,6 +28,15 @@ from tests.support.servers import (
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--dashboard-screenshots",
+        default=None,
+        help="Save the dashboard tests' screenshots here (e.g. docs/screenshots) instead of "
+        "under each test's tmp_path.",
+    )
+
+
 @pytest.fixture(scope="session")
 def server_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where every session server writes its log (printed in start-up errors)."""

@@ -168,6 +168,30 @@ class Settings(BaseSettings):
     alert_rules: Path | None = Field(
         default=None, description="Alert rules YAML; the shipped default rules when unset."
     )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the dashboard's session cookies; generated under the home in local, "
+        "required elsewhere.",
+    )
+    session_max_age_seconds: int = Field(
+        default=8 * 3600, ge=60, description="How long a dashboard session lasts without a visit."
+    )
+    session_cookie_secure: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
+    )
+    signin_max_attempts: int = Field(
+        default=5, ge=1, description="Failed sign-ins per user and address before a pause."
+    )
+    signin_window_seconds: float = Field(
+        default=300.0, gt=0, description="The window the failed sign-ins are counted over."
+    )
+    dagster_url: str = Field(
+        default="http://127.0.0.1:3000", description="The Dagster UI the dashboard links to."
+    )
+    mlflow_url: str | None = Field(
+        default=None,
+        description="The MLflow UI the dashboard links to; the tracking URI when it is a server.",
+    )
 
     @field_validator("home")
     @classmethod
@@ -205,7 +229,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a log level: use one of {', '.join(LOG_LEVELS)}")
         return level
 
-    @field_validator("webhook_secret", "metrics_key")
+    @field_validator("webhook_secret", "metrics_key", "session_secret")
     @classmethod
     def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
         # An empty HMAC key or bearer key is one anybody can use: refuse it rather than

@@ -56,6 +56,12 @@ def test_the_demo_and_its_next_steps_print_clean_lines_into_a_pipe(tmp_path: Pat
         line.startswith("alerts firing:") and "chart:" in line for line in demo.stdout.splitlines()
     )
 
+    # the dashboard's address and the demo admin's one-time password, which signs in
+    assert "dashboard     http://127.0.0.1:8000/dashboard" in demo.stdout
+    signin = re.search(r"sign in as demo with password (\S+) \(local only", demo.stdout)
+    assert signin, demo.stdout
+    _assert_demo_password(home, signin.group(1))
+
     # the chatter is not lost: it is in the log file the summary names
     log_file = home / "logs" / "modelcycle.log"
     assert str(log_file.resolve()) in demo.stdout
@@ -67,3 +73,17 @@ def test_the_demo_and_its_next_steps_print_clean_lines_into_a_pipe(tmp_path: Pat
         result = run_cli(*command, env=env)
         assert result.returncode == 0, result.stderr
         _assert_clean(result.stdout + result.stderr)
+
+
+def _assert_demo_password(home: Path, password: str) -> None:
+    from modelcycle.access.passwords import verify_sign_in
+    from modelcycle.settings import Settings
+    from modelcycle.store import open_store
+
+    store = open_store(Settings(home=home))
+    try:
+        with store.session() as session:
+            signed = verify_sign_in(session=session, name="demo", password=password)
+    finally:
+        store.close()
+    assert signed.identity.role.value == "admin"

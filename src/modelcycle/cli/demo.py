@@ -159,12 +159,30 @@ def _report(settings: Settings, days: int) -> None:
     stdout.print(f"alerts firing: {', '.join(result.firing) or 'none'}  (chart: {chart})")
 
 
+def _demo_sign_in(settings: Settings) -> str:
+    """How to sign in to the dashboard: the demo admin with a fresh password, in local only."""
+    from modelcycle.access.passwords import demo_sign_in
+    from modelcycle.store import open_store
+
+    if settings.environment != "local":
+        return "              sign in as a user given a password with `users set-password`\n"
+
+    store = open_store(settings)
+    try:
+        with store.session() as session:
+            user, password = demo_sign_in(session=session, environment=settings.environment)
+    finally:
+        store.close()
+    return f"              sign in as {user} with password {password} (local only; shown once)\n"
+
+
 def _print_next_steps(
     settings: Settings, raw: ObjectStore, lake: ObjectStore, outcomes: list[DayOutcome]
 ) -> None:
     from modelcycle.registry.connection import mask_uri
 
     home = settings.home.resolve()
+    sign_in = _demo_sign_in(settings)
     text = (
         f"raw logs      {raw.url()}\n"
         f"lake          {lake.url()}\n"
@@ -172,7 +190,9 @@ def _print_next_steps(
         f"artifacts     {settings.resolved_artifact_url}\n"
         f"monitoring    {mask_uri(settings.resolved_database_url)}\n"
         f"Dagster       {settings.resolved_dagster_home} ({len(outcomes)} runs)\n"
-        f"log file      {log_file_path(settings).resolve()}\n\n"
+        f"log file      {log_file_path(settings).resolve()}\n"
+        "dashboard     http://127.0.0.1:8000/dashboard (after `modelcycle up`)\n"
+        f"{sign_in}\n"
         "next:\n"
         "  uv run modelcycle up                        # MLflow, Dagster UI (runs, checks), API\n"
         "  uv run modelcycle models list\n"

@@ -6,6 +6,7 @@ the users table directly. The API is the boundary for everybody else (see docs/a
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -178,6 +179,31 @@ def set_role(
     with store_session(settings_from(ctx)) as session:
         before = change_role(session=session, name=name, role=wanted)
     stdout.print(f"{name}: {before.value} → {wanted.value}", highlight=False)
+
+
+@users_app.command("set-password")
+def set_password(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user who signs in to the dashboard.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin's first line.")
+    ] = False,
+) -> None:
+    """Set the password a user signs in to the dashboard with (at least 12 characters).
+
+    Prompted twice, unseen, unless --password-stdin; the user's earlier sessions end.
+    """
+    from modelcycle.access.passwords import check_password
+    from modelcycle.access.passwords import set_password as store_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    check_password(password)
+    with store_session(settings_from(ctx)) as session:
+        store_password(session=session, name=name, password=password)
+    stdout.print(f"password set for {name}; their earlier sessions are over", highlight=False)
 
 
 @keys_app.command("create")

@@ -32,6 +32,7 @@ from modelcycle.serving.routes import health, predictions
 from modelcycle.serving.services import ServedAccuracy, Services, document_bearer_auth
 from modelcycle.serving.shadow import TASK_NAME as SHADOW_SCORING
 from modelcycle.serving.shadow import ShadowScorer
+from modelcycle.serving.web import mount_dashboard
 from modelcycle.serving.webhooks import RecentDeliveries, webhooks
 from modelcycle.serving.workload import ServerBusyError, WorkSlots
 from modelcycle.settings import Settings
@@ -291,4 +292,5 @@ def create_app(
         else None,
     )
     document_bearer_auth(app)
+    mount_dashboard(app, settings)
     return app

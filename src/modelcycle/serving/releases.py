@@ -47,9 +47,9 @@ _STATUS = (
 _OPENING = threading.Lock()
 
 
-def _releases(request: Request) -> Iterator[Releases]:
-    """The app's releases (store and registry opened on first use), with errors as HTTP."""
-    state = request.app.state
+def app_releases(app: FastAPI) -> Releases:
+    """The app's releases (store and registry opened on first use), shared with the pages."""
+    state = app.state
     with _OPENING:
         if getattr(state, "releases", None) is None:
             from modelcycle.registry.connection import registry_client
@@ -66,8 +66,14 @@ def _releases(request: Request) -> Iterator[Releases]:
                 auto_approve=settings.resolved_release_auto_approve,
                 lake=lake_store(settings),
             )
+        opened: Releases = state.releases
+    return opened
+
+
+def _releases(request: Request) -> Iterator[Releases]:
+    """The app's releases, with errors as HTTP."""
     try:
-        yield state.releases
+        yield app_releases(request.app)
     except ModelcycleError as error:
         for kind, status in _STATUS:
             if isinstance(error, kind):

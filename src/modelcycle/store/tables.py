@@ -187,7 +187,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))  # viewer | operator | approver | admin
     customer_id: Mapped[str | None] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(20))  # person | service
-    password_hash: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str | None] = mapped_column(Text)  # argon2id (access/passwords.py)
+    password_set_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     removed_at: Mapped[datetime | None]
 
