@@ -74,6 +74,8 @@ class Releases:
     auto_approve: bool
     restore_seconds: float = RESTORE_SECONDS
     lake: ObjectStore | None = None  # the shadow log's live traffic, in comparisons
+    # Called after every decision's registry move, done or undone (the dashboard's reads go stale).
+    on_registry_moved: Callable[[], None] | None = None
 
     # --- reading -------------------------------------------------------------------------
 
@@ -326,6 +328,8 @@ class Releases:
                     ) from error
         finally:
             session.close()
+            if self.on_registry_moved is not None:
+                self.on_registry_moved()
         self._clear_journal(model)
         log.info(
             "release decided",
