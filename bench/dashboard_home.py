@@ -62,6 +62,11 @@ def train_models(home: Path, tracking_uri: str) -> None:
              env=env)  # fmt: skip
 
 
+def _logged_model_of(source: str) -> str | None:
+    """MLflow 3 names a logged model's version source `models:/<model id>`."""
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
+
+
 def add_daily_versions(client: MlflowClient, model: str, days: int) -> list[str]:
     """One registered version per day (copies of the newest real one, same verified files);
     every version of the model, oldest first."""
@@ -75,7 +80,7 @@ def add_daily_versions(client: MlflowClient, model: str, days: int) -> list[str]
             str(real.source),
             run_id=real.run_id,
             tags={**(real.tags or {}), SYNTHETIC_TAG: "true"},
-            model_id=getattr(real, "model_id", None),
+            model_id=getattr(real, "model_id", None) or _logged_model_of(str(real.source)),
         )
     found = client.search_model_versions(f"name = '{model}'")
     return [str(v.version) for v in sorted(found, key=lambda v: int(v.version))]
@@ -178,7 +183,7 @@ def insert_history(store: Store, versions: dict[str, list[str]], end: date) -> N
     """The synthetic 90 days, in one transaction."""
     rng = random.Random(90)
     days = [end - timedelta(days=HISTORY_DAYS - 1 - i) for i in range(HISTORY_DAYS)]
-    with store.session() as session, session.begin():
+    with store.session() as session:
         for model, known in versions.items():
             for table, rows in _model_rows(model, known, days, rng).items():
                 session.execute(insert(table), rows)
