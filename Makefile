@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # tests wait on servers and daemons; PYTEST_WORKERS=0 runs the suite in one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup tools diagram screenshots demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring bench-orchestration bench-release clean
+.PHONY: help setup tools diagram screenshots demo test lint typecheck unit bench bench-ingest bench-serving bench-monitoring bench-orchestration bench-release bench-dashboard clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -53,7 +53,7 @@ unit: setup tools ## The test suite (slow end-to-end tests included)
 test: lint typecheck unit ## Everything CI checks
 
 bench: setup ## All benchmarks, each judged against its targets; exits non-zero if one failed
-	@failed=""; for b in ingest serving monitoring orchestration release; do \
+	@failed=""; for b in ingest serving monitoring orchestration release dashboard; do \
 		$(MAKE) --no-print-directory bench-$$b || failed="$$failed $$b"; done; \
 	if [ -n "$$failed" ]; then echo "benchmarks with a failed target:$$failed (see docs/benchmarks.md)"; exit 1; fi
 
@@ -72,6 +72,9 @@ bench-orchestration: setup ## The daily Dagster job on a reference-scale day vs 
 
 bench-release: setup ## Approval → the API serving the new version: registry webhook vs poll only
 	$(UV) run --frozen python -m bench.release $(BENCH_ARGS)
+
+bench-dashboard: setup ## Every dashboard page and its /v1/ twin: 1000 devices, 90 days (synthetic history)
+	$(UV) run --frozen python -m bench.dashboard $(BENCH_ARGS)
 
 clean: ## Remove the demo's state and caches
 	rm -rf .modelcycle .pytest_cache .mypy_cache .ruff_cache

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the API re-reads users' API keys; a revoked key stops within it.",
     )
+    dashboard_cache_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="How long the dashboard keeps its registry reads; moves made through this "
+        "API or announced by the webhook show at once (0: read the registry on every page).",
+    )
     user: str | None = Field(
         default=None, description="Who the CLI acts as when a deciding command has no --as."
     )

@@ -148,6 +148,9 @@ def dashboard(
         "MODELCYCLE_SESSION_SECRET": SESSION_SECRET,
         "MODELCYCLE_ANOMALY_MODEL_NAME": unique_name("dashboard-stale"),
         "MODELCYCLE_SERVING_CACHE_DIR": str(home / "serving-cache"),
+        # Kept registry reads never expire here: a page showing a decision made through it
+        # proves the decision forgot them.
+        "MODELCYCLE_DASHBOARD_CACHE_SECONDS": "3600",
     }
     settings = Settings(
         environment="prod",

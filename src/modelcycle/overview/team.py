@@ -11,13 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlflow.tracking import MlflowClient
-
 from modelcycle.errors import DataNotFoundError
-from modelcycle.overview.versions import check_registered
+from modelcycle.overview.registry_reads import RegistryReads
 from modelcycle.registry.ages import STALE_AFTER_HOURS, ModelAge
-from modelcycle.registry.catalog import model_ages
-from modelcycle.release.compare import facts
 from modelcycle.store import Store
 from modelcycle.store.activity import drift_features, firing_alerts, recent_training_runs
 from modelcycle.store.evaluations import DailyAccuracy, daily_metric, latest_drift, window_average
@@ -46,10 +42,10 @@ def version_changes(daily: Sequence[DailyAccuracy]) -> list[dict[str, str]]:
     ]
 
 
-def _version(client: MlflowClient, model: str, version: str | None) -> dict[str, Any] | None:
+def _version(registry: RegistryReads, model: str, version: str | None) -> dict[str, Any] | None:
     if version is None:
         return None
-    found = facts(client, model, version)
+    found = registry.facts(model, version)
     return {
         "version": found.version,
         "run_id": found.run_id,
@@ -86,11 +82,11 @@ def _drift(store: Store, model: str) -> dict[str, Any] | None:
 
 
 def model_overview(
-    store: Store, client: MlflowClient, model: str, age: ModelAge | None, now: datetime
+    store: Store, registry: RegistryReads, model: str, age: ModelAge | None, now: datetime
 ) -> dict[str, Any]:
     """One model's block of the overview."""
     daily = daily_metric(store, model, days=CHART_DAYS)
-    aliases = check_registered(client, model)
+    aliases = registry.aliases(model)
     return {
         "name": model,
         "accuracy": [
@@ -100,26 +96,26 @@ def model_overview(
         "rolling_average": rolling_average(daily),
         "average_7d": window_average(daily, AVERAGE_DAYS),
         "version_changes": version_changes(daily),
-        "champion": _version(client, model, aliases.get("champion")),
-        "challenger": _version(client, model, aliases.get("challenger")),
+        "champion": _version(registry, model, aliases.get("champion")),
+        "challenger": _version(registry, model, aliases.get("challenger")),
         "age": _age(age, now),
         "drift": _drift(store, model),
     }
 
 
 def team_overview(
-    store: Store, client: MlflowClient, names: Sequence[str], now: datetime
+    store: Store, registry: RegistryReads, names: Sequence[str], now: datetime
 ) -> dict[str, Any]:
     """Every registered model of `names` (one not registered yet is listed as such), the recent
     daily trainings and the firing alerts."""
-    ages = model_ages(client, list(names))
+    ages = registry.ages(names)
     models, missing = [], []
     for name in names:
         if name not in ages:
             missing.append(name)
             continue
         try:
-            models.append(model_overview(store, client, name, ages.get(name), now))
+            models.append(model_overview(store, registry, name, ages.get(name), now))
         except DataNotFoundError:
             missing.append(name)
     return {

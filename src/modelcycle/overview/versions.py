@@ -5,37 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
-from modelcycle.errors import DataNotFoundError, RegistryError
-from modelcycle.registry.catalog import list_versions
-from modelcycle.registry.connection import first_line
+from modelcycle.overview.registry_reads import RegistryReads
 from modelcycle.release.compare import HEADLINE_METRICS, LINEAGE_TAGS
 from modelcycle.store import Store
 from modelcycle.store.evaluations import version_history
 
 MAX_VERSIONS = 10  # side by side: the newest ten; older ones stay in `models list`
+HISTORY_DAYS = 90  # each version's evaluations over the model's last 90 evaluated days
 
 
-def check_registered(client: MlflowClient, model: str) -> dict[str, str]:
-    """The model's aliases; a `DataNotFoundError` when no model has that name (or none could)."""
-    try:
-        found = client.get_registered_model(model)
-    except MlflowException as error:
-        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise DataNotFoundError(f"no registered model {model!r}") from error
-        raise RegistryError(f"reading {model} failed: {first_line(error)}") from error
-    return {alias: str(v) for alias, v in (found.aliases or {}).items()}
-
-
-def model_versions(store: Store, client: MlflowClient, model: str) -> dict[str, Any]:
+def model_versions(store: Store, registry: RegistryReads, model: str) -> dict[str, Any]:
     """The newest versions first, each with its lineage and its batch evaluations by day."""
-    check_registered(client, model)
-    records = sorted(list_versions(client, [model]), key=lambda r: -int(r.version))
-    records = records[:MAX_VERSIONS]
+    registry.aliases(model)  # a `DataNotFoundError` for a model never registered
+    records = registry.versions(model, MAX_VERSIONS)
     history: dict[str, list[dict[str, Any]]] = {r.version: [] for r in records}
-    for row in version_history(store, model, list(history)):
+    for row in version_history(store, model, list(history), days=HISTORY_DAYS):
         history[row.version].append(
             {
                 "day": row.day.isoformat(),

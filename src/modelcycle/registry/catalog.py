@@ -72,15 +72,18 @@ def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
     return {alias: str(v) for alias, v in (client.get_registered_model(name).aliases or {}).items()}
 
 
-def list_versions(client: MlflowClient, names: list[str] | None = None) -> list[ModelVersionRecord]:
-    """Every version of the given (default: all) registered models, newest first per model."""
+def list_versions(
+    client: MlflowClient, names: list[str] | None = None, *, newest: int | None = None
+) -> list[ModelVersionRecord]:
+    """Every version (or the `newest` ones) of the given (default: all) registered models, newest
+    first per model; each version costs two reads of its run and files, so a page asks for few."""
     try:
         if names is None:
             names = sorted(model.name for model in client.search_registered_models())
         records = []
         for name in names:
             versions = client.search_model_versions(f"name = '{name}'")
-            ordered = sorted(versions, key=lambda v: int(v.version), reverse=True)
+            ordered = sorted(versions, key=lambda v: int(v.version), reverse=True)[:newest]
             aliases = _aliases(client, name)
             records += [_record(client, v, aliases) for v in ordered]
     except MlflowException as error:

@@ -14,7 +14,8 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.orm import Session
@@ -59,6 +60,9 @@ from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
 from modelcycle.store import Store
 
+if TYPE_CHECKING:
+    from modelcycle.release.compare import VersionFacts
+
 log = structlog.get_logger(__name__)
 
 _LEADS_TO = {"approve": "approved", "reject": "rejected", "rollback": "rolled_back"}
@@ -74,6 +78,8 @@ class Releases:
     auto_approve: bool
     restore_seconds: float = RESTORE_SECONDS
     lake: ObjectStore | None = None  # the shadow log's live traffic, in comparisons
+    # Called after every decision's registry move, done or undone (the dashboard's reads go stale).
+    on_registry_moved: Callable[[], None] | None = None
 
     # --- reading -------------------------------------------------------------------------
 
@@ -92,13 +98,23 @@ class Releases:
         with self.store.session() as session:
             return stored.decisions(session=session, model=model)
 
-    def compare(self, model: str, a: str, b: str) -> dict[str, Any]:
+    def compare(
+        self,
+        model: str,
+        a: str,
+        b: str,
+        *,
+        facts_of: Callable[[str, str], VersionFacts] | None = None,
+    ) -> dict[str, Any]:
         """The two versions side by side, with the gate results of their release requests and,
-        when the API shadowed one with the other, how they scored the same live requests."""
+        when the API shadowed one with the other, how they scored the same live requests.
+        `facts_of`: where a version's facts come from (the dashboard's kept reads); the registry."""
         from modelcycle.release.compare import decision_threshold, facts, side_by_side
         from modelcycle.release.live import live_traffic
 
-        first, second = facts(self.registry.client, model, a), facts(self.registry.client, model, b)
+        if facts_of is None:
+            facts_of = partial(facts, self.registry.client)
+        first, second = facts_of(model, a), facts_of(model, b)
         by_version = {r.version: r for r in self.requests(model) if r.version in (a, b)}
         comparison = side_by_side(
             model, first, second, {v: by_version.get(v) for v in (first.version, second.version)}
@@ -326,6 +342,8 @@ class Releases:
                     ) from error
         finally:
             session.close()
+            if self.on_registry_moved is not None:
+                self.on_registry_moved()
         self._clear_journal(model)
         log.info(
             "release decided",

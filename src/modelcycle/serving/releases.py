@@ -47,6 +47,13 @@ _STATUS = (
 _OPENING = threading.Lock()
 
 
+def forget_registry_reads(app: FastAPI) -> None:
+    """The registry moved: the dashboard's kept registry reads (serving/web) are stale."""
+    reads = getattr(app.state, "dashboard_reads", None)
+    if reads is not None:
+        reads.invalidate()
+
+
 def app_releases(app: FastAPI) -> Releases:
     """The app's releases (store and registry opened on first use), shared with the pages."""
     state = app.state
@@ -65,6 +72,7 @@ def app_releases(app: FastAPI) -> Releases:
                 environment=settings.environment,
                 auto_approve=settings.resolved_release_auto_approve,
                 lake=lake_store(settings),
+                on_registry_moved=lambda: forget_registry_reads(app),
             )
         opened: Releases = state.releases
     return opened

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from modelcycle.serving.manager import ModelManager
+from modelcycle.serving.releases import forget_registry_reads
 from modelcycle.serving.schemas import ErrorPublic, WebhookAccepted
 from modelcycle.serving.services import Services, services
 
@@ -142,6 +143,7 @@ async def mlflow_webhook(
     except ValidationError:
         return JSONResponse({"status": "ignored"}, status_code=202)
     relevant = (event.entity, event.action) == (ALIAS_ENTITY, ALIAS_CREATED)
+    forget_registry_reads(request.app)  # any alias moved: the dashboard reads the registry anew
     manager = _follower(svc, alias.alias)
     if not relevant or manager is None or alias.name not in manager.names:
         return JSONResponse({"status": "ignored"}, status_code=202)

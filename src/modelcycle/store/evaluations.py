@@ -51,19 +51,26 @@ class VersionDay:
     confusion: dict[str, int] | None
 
 
-def version_history(store: Store, model: str, versions: Sequence[str]) -> list[VersionDay]:
+def version_history(
+    store: Store, model: str, versions: Sequence[str], *, days: int | None = None
+) -> list[VersionDay]:
     """Batch evaluations of the given versions, oldest day first (the champion's on a day where
-    both it and the challenger were evaluated, and the challenger's)."""
+    both it and the challenger were evaluated, and the challenger's), over the model's last `days`
+    evaluated days."""
     with store.session() as session:
-        rows = session.scalars(
-            select(Evaluation)
-            .where(
-                Evaluation.model == model,
-                Evaluation.version.in_(list(versions)),
-                Evaluation.source == "batch",
+        query = select(Evaluation).where(
+            Evaluation.model == model,
+            Evaluation.version.in_(list(versions)),
+            Evaluation.source == "batch",
+        )
+        if days is not None:
+            latest = session.scalar(
+                select(func.max(Evaluation.day)).where(Evaluation.model == model)
             )
-            .order_by(Evaluation.day, Evaluation.version)
-        ).all()
+            if latest is None:
+                return []
+            query = query.where(Evaluation.day > latest - timedelta(days=days))
+        rows = session.scalars(query.order_by(Evaluation.day, Evaluation.version)).all()
         return [
             VersionDay(
                 day=row.day,
@@ -147,4 +154,5 @@ def latest_drift(store: Store, model: str) -> DriftSummary | None:
             select(DriftSummary)
             .where(DriftSummary.model == model)
             .order_by(DriftSummary.day.desc())
+            .limit(1)
         ).first()

@@ -79,6 +79,6 @@ def release_detail_json(
     """A release request, its decisions, and its version beside the champion."""
     _team_only(identity)
     try:
-        return release_detail(app_releases(request.app), request_id)
+        return release_detail(app_releases(request.app), registry_of(request), request_id)
     except ModelcycleError as error:
         raise _answer(error) from error

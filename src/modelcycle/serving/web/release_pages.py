@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
-from mlflow.exceptions import MlflowException
 
 from modelcycle.access.identity import Role
-from modelcycle.errors import ModelcycleError, RegistryError
-from modelcycle.registry.connection import first_line
+from modelcycle.errors import DataNotFoundError, ModelcycleError
+from modelcycle.overview.registry_reads import RegistryReads
 from modelcycle.serving.web.rendering import (
     Approver,
     CheckedForm,
     PageError,
     TeamMember,
     page_error_of,
+    registry_of,
     releases_of,
     render,
 )
@@ -37,29 +37,24 @@ def _request_id(text: str) -> int:
     return int(text)
 
 
-def _champion(releases: Releases, model: str) -> str | None:
-    client = releases.registry.client
+def _champion(reads: RegistryReads, model: str) -> str | None:
     try:
-        aliases = client.get_registered_model(model).aliases or {}
-    except MlflowException as error:
-        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise RegistryError(f"reading {model} failed: {first_line(error)}") from error
-    version = aliases.get("champion")
-    return None if version is None else str(version)
+        return reads.aliases(model).get("champion")
+    except DataNotFoundError:
+        return None
 
 
-def release_detail(releases: Releases, request_id: int) -> dict[str, Any]:
-    """The request, its decisions, and its version beside the champion (when another one)."""
+def release_detail(releases: Releases, reads: RegistryReads, request_id: int) -> dict[str, Any]:
+    """The request, its decisions, and its version beside the champion (when another one); the
+    registry's answers from the dashboard's kept reads."""
     from modelcycle.release.compare import with_history
 
     record, trail = releases.get(request_id)
-    champion = _champion(releases, record.model)
+    champion = _champion(reads, record.model)
     comparison = None
     if champion is not None and champion != record.version:
-        comparison = with_history(
-            releases.compare(record.model, champion, record.version), releases.store
-        )
+        compared = releases.compare(record.model, champion, record.version, facts_of=reads.facts)
+        comparison = with_history(compared, releases.store)
     return {
         "request": record.to_dict(),
         "decisions": [d.to_dict() for d in trail],
@@ -92,7 +87,7 @@ def releases_page(request: Request, user: TeamMember) -> Response:
 @release_pages.get("/{request_id}")
 def release_page(request: Request, user: TeamMember, request_id: str = Path()) -> Response:
     try:
-        detail = release_detail(releases_of(request), _request_id(request_id))
+        detail = release_detail(releases_of(request), registry_of(request), _request_id(request_id))
     except ModelcycleError as error:
         raise page_error_of(error) from error
     context = {

@@ -6,6 +6,7 @@ threads, never on the event loop that answers predictions.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,7 +15,6 @@ from urllib.parse import quote
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from mlflow.tracking import MlflowClient
 
 from modelcycle.access.identity import Identity, Role
 from modelcycle.errors import (
@@ -24,6 +24,7 @@ from modelcycle.errors import (
     ModelcycleError,
     NotPermittedError,
 )
+from modelcycle.overview.registry_reads import RegistryReads
 from modelcycle.serving.releases import app_releases
 from modelcycle.serving.web.sessions import CSRF_FIELD, csrf_matches, csrf_token, session_user
 from modelcycle.settings import Settings
@@ -42,6 +43,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+_OPENING = threading.Lock()
 _STATUS = ((NotPermittedError, 403), (DataNotFoundError, 404), (ConflictError, 409))
 
 
@@ -107,15 +109,29 @@ def store_of(request: Request) -> Store:
     return releases_of(request).store
 
 
-def registry_of(request: Request) -> MlflowClient:
-    """One MLflow client per app, made on first use (no server is asked until then)."""
-    state = request.app.state
-    if getattr(state, "dashboard_client", None) is None:
-        from modelcycle.registry.connection import registry_client
+def _served_versions(request: Request) -> tuple[tuple[str, str], ...]:
+    models = request.app.state.services.manager.models
+    return tuple(sorted((name, model.record.version) for name, model in models.items()))
 
-        state.dashboard_client = registry_client(settings_of(request))[0]
-    client: MlflowClient = state.dashboard_client
-    return client
+
+def registry_of(request: Request) -> RegistryReads:
+    """The app's kept registry reads over one MLflow client, made on first use (no server is
+    asked until then); forgotten when the model manager's poll has swapped a served version."""
+    state = request.app.state
+    with _OPENING:
+        if getattr(state, "dashboard_reads", None) is None:
+            from modelcycle.registry.connection import registry_client
+
+            client = registry_client(settings_of(request))[0]
+            seconds = settings_of(request).dashboard_cache_seconds
+            state.dashboard_reads = RegistryReads(client, ttl_seconds=seconds)
+            state.dashboard_served = _served_versions(request)
+        reads: RegistryReads = state.dashboard_reads
+        served = _served_versions(request)
+        if served != state.dashboard_served:
+            state.dashboard_served = served
+            reads.invalidate()
+    return reads
 
 
 def signed_in(request: Request) -> Identity:
