@@ -51,6 +51,7 @@ def test_layout_header_and_one_row_a_minute(tmp_path: Path) -> None:
         "2026-01-02",
         "devices.csv",
         "maintenance.csv",
+        "truth",
     ]
     assert sorted(p.name for p in (tmp_path / "2026-01-02").iterdir()) == [
         f"{device_id(i)}.csv" for i in range(20)
