@@ -4,8 +4,12 @@ A predict route hands its body and the champion's scores to `submit` once its an
 a dictionary look-up and a `put_nowait`, so a response never waits for the challenger. One worker
 thread scores the queued requests with the version behind the shadow alias (loaded, verified,
 cached and hot-swapped by a `ModelManager` of its own) and writes the challenger's scores beside
-the champion's to `lake/shadow/` through a `PredictionLog`. A full queue drops the request,
-counted; a failed scoring is logged, counted and shown in `/v1/models`, and the worker goes on.
+the champion's to `lake/shadow/` through a `PredictionLog`. It works in batches: what is queued
+(up to MAX_BATCH_REQUESTS / MAX_BATCH_ROWS) is stacked into one matrix per challenger and scored
+in one ONNX Runtime call, so the process pays one call and one log append per batch rather than
+per request, and after a small batch the worker waits `max_delay` for work to accumulate (and
+leaves the GIL to the answers). A request not sampled is skipped, counted. A full queue drops the
+request, counted; a failed scoring is logged, counted and shown in `/v1/models`, and the worker goes on.
 Stopping scores what is queued, then flushes the log. With no challenger, or a challenger that is
 the champion's own version, nothing is queued: shadow scoring is idle.
 """
@@ -113,6 +117,7 @@ class ShadowScorer:
         self._lock = threading.Lock()  # guards `dropped`: requests submit from many threads
         self.requests_scored = 0
         self.rows_scored = 0
+        self.batches = 0
         self.dropped = 0
         self.skipped = 0  # not sampled (MODELCYCLE_SERVING_SHADOW_SAMPLE)
 
@@ -252,6 +257,7 @@ class ShadowScorer:
         self.log.record_many(batches)
         self.rows_scored += sum(len(batch.scores) for batch in batches)
         self.requests_scored += sum(1 for found in scored.values() if found)
+        self.batches += 1 if jobs else 0
         if batches:
             self.health.succeeded(self.clock())
 
