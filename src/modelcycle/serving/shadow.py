@@ -240,8 +240,7 @@ class ShadowScorer:
                 stacked = matrices[0] if len(matrices) == 1 else np.concatenate(matrices)
                 scores = challenger.predict(stacked).tolist()
             except Exception as error:  # noqa: BLE001 - see _failed
-                for _ in members:
-                    self._failed(error)
+                self._failed(error, requests=len(members))
                 continue
             start = 0
             for index, job, matrix in members:
@@ -261,13 +260,14 @@ class ShadowScorer:
         if batches:
             self.health.succeeded(self.clock())
 
-    def _failed(self, error: Exception) -> None:
-        """A bad challenger or a bug must not end the worker: logged (with its traceback when
-        the problem is new), counted, in status."""
+    def _failed(self, error: Exception, requests: int = 1) -> None:
+        """A bad challenger or a bug must not end the worker: logged once (with its traceback
+        when the problem is new), counted per request, in status."""
         problem = describe_error(error)
         trace = {} if problem == self.health.last_error else {"exc_info": error}
-        log.warning("shadow scoring failed", error=problem, **trace)
-        self.health.failed(problem, self.clock())
+        log.warning("shadow scoring failed", error=problem, requests=requests, **trace)
+        for _ in range(requests):
+            self.health.failed(problem, self.clock())
 
     def _row_matrix(self, job: ShadowJob) -> tuple[LoadedModel, NDArray[np.float32]] | None:
         """The challenger of a row request and the matrix it scores; None for anything else."""
