@@ -8,10 +8,10 @@ the champion's to `lake/shadow/` through a `PredictionLog`. It works in batches:
 (up to MAX_BATCH_REQUESTS / MAX_BATCH_ROWS) is stacked into one matrix per challenger and scored
 in one ONNX Runtime call, so the process pays one call and one log append per batch rather than
 per request, and after a small batch the worker waits `max_delay` for work to accumulate (and
-leaves the GIL to the answers). A request not sampled is skipped, counted. A full queue drops the
-request, counted; a failed scoring is logged, counted and shown in `/v1/models`, and the worker goes on.
-Stopping scores what is queued, then flushes the log. With no challenger, or a challenger that is
-the champion's own version, nothing is queued: shadow scoring is idle.
+leaves the GIL to the answers). A request not sampled is skipped, counted. A full queue drops
+the request, counted; a failed scoring is logged, counted and shown in `/v1/models`, and the
+worker goes on. Stopping scores what is queued, then flushes the log. With no challenger, or a
+challenger that is the champion's own version, nothing is queued: shadow scoring is idle.
 """
 
 from __future__ import annotations
