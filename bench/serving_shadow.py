@@ -128,11 +128,13 @@ def render(
         )
     scored = sum(state["requests_scored"] for state in states)
     dropped = sum(state["dropped"] for state in states)
+    skipped = sum(state.get("skipped", 0) for state in states)
     errors = sum(state["errors"] for state in states)
     lines += [
         "",
         f"Shadow worker over the 'on' runs: {scored:,} requests scored, {dropped:,} dropped "
-        f"(queue full: the worker is one thread and never slows the answers), {errors} failed.",
+        f"(queue full: the worker is one thread and never slows the answers), {skipped:,} "
+        f"skipped (not sampled), {errors} failed; the worker scores what is queued in batches.",
         f"Load average when the run ended: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
         "above the core count, other processes shared the machine and the ratios carry noise.",
         "Target (issue 14): p99 on / off under 1.10 at the serving benchmark's load.",

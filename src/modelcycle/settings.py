@@ -99,6 +99,17 @@ class Settings(BaseSettings):
     serving_shadow_queue: int = Field(
         default=1000, ge=1, description="Requests waiting for shadow scoring; more are dropped."
     )
+    serving_shadow_max_delay_seconds: float = Field(
+        default=0.1,
+        ge=0,
+        description="How long the shadow worker lets requests accumulate into one batch.",
+    )
+    serving_shadow_sample: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Fraction of requests shadow scoring scores; the others are counted skipped.",
+    )
     api_keys: SecretStr | None = Field(
         default=None,
         description="Comma-separated API keys of the API's service callers (role operator).",

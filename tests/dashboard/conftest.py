@@ -177,8 +177,11 @@ def dashboard(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Chromium for one test module: Playwright's sync API keeps an asyncio loop running in this
-    thread while it is open, and tests of other modules on the same xdist worker call asyncio.run."""
+    """Chromium for one test module.
+
+    Playwright's sync API keeps an asyncio loop running in this thread while it is open, and
+    tests of other modules on the same xdist worker call asyncio.run.
+    """
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: `make tools` installs Debian's chromium")
     with sync_playwright() as playwright:

@@ -284,3 +284,104 @@ def test_a_full_queue_drops_requests_counted_and_shutdown_scores_what_was_queued
     assert logged is not None
     assert logged.column("request_id").to_pylist() == ["r1"] * 3 + ["r2"] * 3
     assert (scorer.requests_scored, scorer.rows_scored) == (2, 6)
+
+
+def _queued_scorer(
+    registry: TrainedRegistry,
+    alias: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    sample: float = 1.0,
+) -> ShadowScorer:
+    """A scorer whose worker is not started yet, so what is submitted stays queued."""
+    for key, value in registry.env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(serving_cache_dir=tmp_path / "cache")
+    manager = ModelManager(
+        names=(registry.classifier,),
+        alias=alias,
+        source=RegistrySource(settings),
+        cache=ArtifactCache(tmp_path / "cache"),
+        optional=True,
+    )
+    assert manager.refresh(registry.classifier) == "loaded"
+    lake = open_store(str(tmp_path / "lake"))
+    log = PredictionLog(lake, table=SHADOW_TABLE)
+    return ShadowScorer(manager, log, max_queued=1000, max_rows=1000, sample=sample)
+
+
+def test_queued_requests_are_scored_in_batches_with_the_challengers_own_scores(
+    trained_registry: TrainedRegistry,
+    shadow_alias: str,
+    client: MlflowClient,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """300 queued requests (1-3 rows each; some carry the parsed matrix as the route hands it,
+    some only the body) come out as two batches, every row equal to the challenger's own ONNX
+    score; one request whose row count disagrees fails alone, counted."""
+    name = trained_registry.classifier
+    scorer = _queued_scorer(trained_registry, shadow_alias, monkeypatch, tmp_path)
+    features = tuple(scorer.manager.get(name).features)
+    rows = _feature_rows(trained_registry, list(features), n=40)
+    challenger = _onnx_scores(trained_registry, client, name, "2", rows)  # row by row the same
+    expected: dict[str, np.ndarray] = {}
+    for i in range(300):
+        chunk = rows[i % 38 : i % 38 + 1 + i % 3]
+        request_id = f"r{i:03d}"
+        champion_rows = len(chunk) + (1 if i == 7 else 0)  # r007: a row count that disagrees
+        answer = ChampionAnswer(name, "1", [0.5] * champion_rows)
+        raw = json.dumps({"instances": _as_json(chunk)}).encode()
+        reused = i % 2 == 1  # as the route hands it: the champion's parsed matrix, reused
+        scorer.submit(
+            ShadowJob(
+                raw,
+                (answer,),
+                request_id,
+                datetime.now(UTC),
+                matrix=chunk if reused else None,
+                features=features if reused else (),
+            )
+        )
+        if i != 7:
+            expected[request_id] = challenger[i % 38 : i % 38 + 1 + i % 3]
+    assert scorer.queued == 300
+
+    scorer.start()
+    scorer.stop()
+    # At most 256 requests a batch: the 300 queued ones are two batches (two ONNX Runtime calls).
+    assert (scorer.batches, scorer.requests_scored, scorer.health.errors) == (2, 299, 1)
+    assert "scored 2 rows, the champion v1 3" in str(scorer.health.last_error)
+    logged = _lake_table(tmp_path / "lake", "shadow")
+    assert logged is not None
+    ids = logged.column("request_id").to_pylist()
+    assert ids == [rid for rid in sorted(expected) for _ in expected[rid]]  # in request order
+    scores = np.array(logged.column("score").to_pylist(), dtype=np.float32)
+    np.testing.assert_allclose(scores, np.concatenate(list(expected.values())), atol=1e-6)
+    assert set(logged.column("version").to_pylist()) == {"2"}
+    text = generate_latest(ApiMetrics(scorer.manager, shadow=scorer).registry).decode()
+    assert "modelcycle_shadow_batches_total 2.0" in text
+    assert f"modelcycle_shadow_rows_scored_total {float(len(scores))}" in text
+
+
+def test_requests_not_sampled_are_skipped_counted_and_not_dropped(
+    trained_registry: TrainedRegistry,
+    shadow_alias: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    name = trained_registry.classifier
+    scorer = _queued_scorer(trained_registry, shadow_alias, monkeypatch, tmp_path, sample=0.0)
+    rows = _feature_rows(trained_registry, list(scorer.manager.get(name).features), n=2)
+    raw = json.dumps({"instances": _as_json(rows)}).encode()
+    for request_id in ("r1", "r2", "r3"):
+        scorer.submit(
+            ShadowJob(raw, (ChampionAnswer(name, "1", [0.5, 0.5]),), request_id, datetime.now(UTC))
+        )
+    assert (scorer.queued, scorer.skipped, scorer.dropped) == (0, 3, 0)
+    text = generate_latest(ApiMetrics(scorer.manager, shadow=scorer).registry).decode()
+    assert "modelcycle_shadow_requests_skipped_total 3.0" in text
+    assert "modelcycle_shadow_requests_dropped_total 0.0" in text
+    scorer.start()
+    scorer.stop()
+    assert _lake_table(tmp_path / "lake", "shadow") is None

@@ -214,6 +214,8 @@ def _shadow_scorer(
         shadow_log,
         max_queued=settings.serving_shadow_queue,
         max_rows=settings.serving_max_rows,
+        max_delay=settings.serving_shadow_max_delay_seconds,
+        sample=settings.serving_shadow_sample,
         health=background.track(SHADOW_SCORING),
     )
 

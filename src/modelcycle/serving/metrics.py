@@ -155,8 +155,10 @@ class ShadowCollector(Collector):
         yield info
         counters = (
             ("rows_scored", "Rows the challenger scored in the shadow.", shadow.rows_scored),
+            ("batches", "Batches of queued requests the shadow worker scored.", shadow.batches),
             ("rows_written", "Shadow rows written to the lake.", shadow.log.rows_written),
             ("requests_dropped", "Requests not shadowed: the queue was full.", shadow.dropped),
+            ("requests_skipped", "Requests not shadowed: not sampled.", shadow.skipped),
             ("errors", "Requests whose shadow scoring failed.", shadow.health.errors),
         )
         for name, text, value in counters:

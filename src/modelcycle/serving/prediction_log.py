@@ -142,6 +142,15 @@ class PredictionLog:
             self._buffered_rows += len(batch.scores)
             self._drop_oldest()
 
+    def record_many(self, batches: list[PredictionBatch]) -> None:
+        """Several batches under one lock (the shadow worker's whole batch of requests)."""
+        if self.lake is None or not batches:
+            return
+        with self._lock:
+            self._buffer.extend(batches)
+            self._buffered_rows += sum(len(batch.scores) for batch in batches)
+            self._drop_oldest()
+
     def _drop_oldest(self) -> None:
         """Keep at most `max_buffered_rows` (whole batches; the newest batch always stays)."""
         while self._buffered_rows > self.max_buffered_rows and len(self._buffer) > 1:

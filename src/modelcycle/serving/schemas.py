@@ -181,8 +181,10 @@ class ShadowPublic(BaseModel):
     models: list[ShadowModelPublic]
     requests_scored: int
     rows_scored: int
+    batches: int = Field(description="Batches of queued requests scored (one call per model).")
     rows_written: int
     dropped: int = Field(description="Requests not shadowed because the queue was full.")
+    skipped: int = Field(description="Requests not shadowed: not sampled (SHADOW_SAMPLE).")
     queued: int
     max_queued: int
     errors: int

@@ -29,6 +29,13 @@ def score_rows_keeping_matrix(
     raw: bytes, model: LoadedModel, *, max_rows: int
 ) -> tuple[list[float], NDArray[np.float32]]:
     """Scores, and the feature matrix they came from (shadow scoring reuses it unparsed)."""
+    rows = parse_rows(raw, model, max_rows=max_rows)
+    scores: list[float] = model.predict(rows).tolist()
+    return scores, rows
+
+
+def parse_rows(raw: bytes, model: LoadedModel, *, max_rows: int) -> NDArray[np.float32]:
+    """The [rows, features] matrix of a `PredictRequest` body, in the model's column order."""
     n_features = len(model.features)
     check_value_budget(
         raw,
@@ -37,9 +44,7 @@ def score_rows_keeping_matrix(
         "(MODELCYCLE_SERVING_MAX_ROWS)",
     )
     body = parse_json_body(PredictRequest, raw)
-    rows = feature_matrix(body, model.features, max_rows=max_rows)
-    scores: list[float] = model.predict(rows).tolist()
-    return scores, rows
+    return feature_matrix(body, model.features, max_rows=max_rows)
 
 
 @dataclass(frozen=True)
