@@ -4,7 +4,7 @@
 "use strict";
 (function () {
   var config = { responsive: true, displaylogo: false };
-  var margin = { t: 24, r: 56, b: 40, l: 56 };
+  var margin = { t: 24, r: 56, b: 64, l: 56 };
   function data(element) {
     return JSON.parse(document.getElementById(element.dataset.source).textContent);
   }
@@ -36,9 +36,10 @@
     }
     var th = device.thresholds;
     var layout = {
-      margin: margin, xaxis: { type: "date" }, hovermode: "x unified", legend: { orientation: "h" },
+      margin: margin, xaxis: { type: "date" }, hovermode: "x unified", legend: { orientation: "h", y: -0.25 },
       yaxis: { title: { text: "anomaly score" } },
-      yaxis2: { title: { text: "fault probability" }, overlaying: "y", side: "right", range: [0, 1] },
+      yaxis2: { title: { text: "fault probability" }, overlaying: "y", side: "right", range: [0, 1],
+               tickmode: "linear", tick0: 0, dtick: 0.25, showgrid: false },
       shapes: [threshold("y", th.anomaly_score, "#b42318"), threshold("y2", th.fault_probability, "#7a5af8")],
       annotations: [label("y", th.anomaly_score, "anomaly threshold " + th.anomaly_score, 0.02),
                     label("y2", th.fault_probability, "fault threshold " + th.fault_probability, 0.98)],
