@@ -33,7 +33,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _sources(request: Request) -> FleetSources:
+def fleet_sources(request: Request) -> FleetSources:
     """The lake, raw area and store of the app's settings, opened on first use."""
     state = request.app.state
     with _OPENING:
@@ -57,7 +57,7 @@ def _sources(request: Request) -> FleetSources:
     return sources
 
 
-Sources = Annotated[FleetSources, Depends(_sources)]
+Sources = Annotated[FleetSources, Depends(fleet_sources)]
 CustomerParam = Annotated[
     str | None,
     Query(max_length=100, description="Team users: whose fleet. Customer users: their own only."),

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelcycle.errors import InvalidInputError
 from modelcycle.serving.web.api import dashboard_api
+from modelcycle.serving.web.fleet_pages import fleet_pages
 from modelcycle.serving.web.pages import pages
 from modelcycle.serving.web.release_pages import release_pages
 from modelcycle.serving.web.rendering import install_page_errors
@@ -55,6 +56,7 @@ def mount_dashboard(app: FastAPI, settings: Settings) -> None:
     app.include_router(dashboard_api)
     app.include_router(pages)
     app.include_router(release_pages)
+    app.include_router(fleet_pages)
     install_page_errors(app)
     try:
         secret = session_secret(settings)

@@ -38,6 +38,7 @@ pages = APIRouter(include_in_schema=False)
 _ASSETS = {
     "dashboard.css": (HERE / "static" / "dashboard.css", "text/css"),
     "charts.js": (HERE / "static" / "charts.js", "text/javascript"),
+    "fleet.js": (HERE / "static" / "fleet.js", "text/javascript"),
 }
 
 
