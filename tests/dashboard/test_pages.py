@@ -225,6 +225,14 @@ def test_the_model_page_puts_versions_side_by_side(page: Page, dashboard: Dashbo
 
 def test_a_customer_account_is_refused_the_team_pages(dashboard: Dashboard) -> None:
     session = signed_in_session_for_customer(dashboard)
+    token = csrf_of(session.get(f"{dashboard.url}/signin", timeout=30).text)
+    signed_in = session.post(
+        f"{dashboard.url}/signin",
+        data={"username": "carla", "password": PASSWORD, "csrf_token": token},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert signed_in.headers["location"] == "/fleet"  # their home, not the team's overview
     answer = session.get(f"{dashboard.url}/dashboard", timeout=30)
     assert answer.status_code == 403 and "customer account" in answer.text
 

@@ -111,6 +111,8 @@ def sign_in(request: Request, form: CheckedForm) -> Response:
         raise page_error_of(error) from error
     limiter.succeeded(name, address)
     start_session(request, signed.identity.name, signed.password_set_at)
+    if not form.get("next") and signed.identity.customer_id is not None:
+        target = "/fleet"  # a customer account's home: the team pages are not theirs
     return RedirectResponse(target, status_code=303)
 
 
