@@ -24,10 +24,9 @@ from modelcycle.access.identity import Role
 from modelcycle.access.passwords import set_password
 from modelcycle.access.users import add_user
 from modelcycle.settings import Settings
-from modelcycle.simulate import FleetSpec, simulate_fleet
 from modelcycle.store import open_store
 from tests.dashboard.conftest import PASSWORD, SESSION_SECRET, csrf_of
-from tests.serving.test_fleet_api import DAYS, DETECTOR, START, _score
+from tests.serving.test_fleet_api import DAYS, START, scored_fleet
 from tests.support.api import start_api
 from tests.support.cli import invoke_cli
 from tests.support.servers import LOOPBACK, free_port
@@ -52,13 +51,7 @@ def fleet_site(
     tmp_path_factory: pytest.TempPathFactory, server_log_dir: Path
 ) -> Iterator[FleetSite]:
     home = tmp_path_factory.mktemp("fleet-pages")
-    simulate_fleet(
-        FleetSpec(devices=40, sensors=8, days=DAYS, start=START, seed=9, customers=3),
-        home / "raw",
-    )
-    _score(home / "lake", home / "raw")
-    rules = home / "rules.yaml"
-    rules.write_text(f"rules:\n  devices:\n    type: device_anomaly\n    model: {DETECTOR}\n")
+    rules = scored_fleet(home)
     database_url = f"sqlite:///{home / 'store.db'}"
     env = {
         "MODELCYCLE_HOME": str(home),

@@ -46,6 +46,18 @@ class FleetApi:
     owners: dict[str, str]  # device -> customer
 
 
+def scored_fleet(home: Path) -> Path:
+    """Three customers' fleet simulated, scored into the lake; the device-anomaly rules file."""
+    simulate_fleet(
+        FleetSpec(devices=40, sensors=8, days=DAYS, start=START, seed=9, customers=3),
+        home / "raw",
+    )
+    _score(home / "lake", home / "raw")
+    rules = home / "rules.yaml"
+    rules.write_text(f"rules:\n  devices:\n    type: device_anomaly\n    model: {DETECTOR}\n")
+    return rules
+
+
 def _score(lake_root: Path, raw_root: Path) -> None:
     raw, lake = open_store(str(raw_root)), open_store(str(lake_root))
     days = [START + timedelta(days=n) for n in range(DAYS)]
@@ -84,13 +96,7 @@ def _ok(*args: str, env: dict[str, str]) -> str:
 @pytest.fixture(scope="module")
 def fleet_api(tmp_path_factory: pytest.TempPathFactory, server_log_dir: Path) -> Iterator[FleetApi]:
     home = tmp_path_factory.mktemp("fleet-api")
-    simulate_fleet(
-        FleetSpec(devices=40, sensors=8, days=DAYS, start=START, seed=9, customers=3),
-        home / "raw",
-    )
-    _score(home / "lake", home / "raw")
-    rules = home / "rules.yaml"
-    rules.write_text(f"rules:\n  devices:\n    type: device_anomaly\n    model: {DETECTOR}\n")
+    rules = scored_fleet(home)
     env = {
         "MODELCYCLE_HOME": str(home),
         "MODELCYCLE_DATABASE_URL": f"sqlite:///{home / 'store.db'}",
