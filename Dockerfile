@@ -29,6 +29,10 @@ RUN find .venv/lib/python3.11/site-packages -depth -type d \( -name tests -o -na
         -exec rm -rf {} + \
     && find .venv/lib/python3.11/site-packages -type f \
         \( -name '*.map' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.c' -o -name '*.h' \) -delete
+# The dashboard serves only plotly.min.js from the plotly package (serving/web/pages.py) and never
+# imports its Python figure API or Jupyter widget: ~33 MB.
+RUN cd .venv/lib/python3.11/site-packages/plotly \
+    && rm -rf graph_objs validators labextension package_data/datasets package_data/widgetbundle.js
 
 # --- final stage: the virtual environment and a non-root user, nothing else -----------------------
 FROM python:3.11.14-slim-bookworm AS runtime
