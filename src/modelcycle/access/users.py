@@ -25,6 +25,7 @@ from modelcycle.access.identity import (
 )
 from modelcycle.errors import InvalidInputError
 from modelcycle.store.tables import ApiKey, User
+from modelcycle.store.times import as_utc as utc
 
 __all__ = [
     "UnknownUserError",  # raised here, defined with the pure identity types
@@ -39,11 +40,6 @@ __all__ = [
     "set_role",
     "utc",
 ]
-
-
-def utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the store only ever writes UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 from modelcycle.alerting.channels import Channel, DeliveryOutcome, build_channel, deliver_all
 from modelcycle.alerting.config import AlertingConfig, RuleConfig
 from modelcycle.alerting.messages import AlertMessage, EventKind
-from modelcycle.alerting.signals import Facts, Signal, as_utc, signals_for
+from modelcycle.alerting.signals import Facts, Signal, signals_for
 from modelcycle.errors import ModelcycleError
 from modelcycle.store import Store
 from modelcycle.store.tables import AlertEvent, AlertState, Delivery
+from modelcycle.store.times import as_utc
 
 log = structlog.get_logger(__name__)
 

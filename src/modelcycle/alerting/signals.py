@@ -29,6 +29,7 @@ from modelcycle.registry.ages import ModelAge
 from modelcycle.store import Store
 from modelcycle.store.evaluations import daily_metric, latest_drift, window_average
 from modelcycle.store.tables import ScoreRun, TrainingRun
+from modelcycle.store.times import as_utc
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,6 @@ class Facts:
     default_models: tuple[str, ...]
     anomaly_model: str
     scores_day: date | None = None
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the store only ever writes UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def model_stale(name: str, rule: ModelStaleRule, facts: Facts) -> list[Signal]:

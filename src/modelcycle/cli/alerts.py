@@ -152,8 +152,8 @@ def _short_time(iso: str) -> str:
 
 
 def _alert_dict(alert: object) -> dict[str, Any]:
-    from modelcycle.alerting.signals import as_utc
     from modelcycle.store.tables import AlertState
+    from modelcycle.store.times import as_utc
 
     assert isinstance(alert, AlertState)
 

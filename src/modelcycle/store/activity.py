@@ -4,20 +4,14 @@ the recent daily trainings, and the alerts that are firing. Plain records, newes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from modelcycle.store import Store
 from modelcycle.store.tables import AlertState, DriftResult, TrainingRun
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; the store only ever writes UTC."""
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+from modelcycle.store.times import as_utc
 
 
 @dataclass(frozen=True)
@@ -50,7 +44,7 @@ class TrainingRunRecord:
 
     @property
     def seconds(self) -> float | None:
-        finished = _utc(self.finished_at)
+        finished = as_utc(self.finished_at) if self.finished_at else None
         if finished is None:
             return None
         return (finished - self.started_at).total_seconds()
@@ -79,8 +73,8 @@ def recent_training_runs(store: Store, *, limit: int = 10) -> list[TrainingRunRe
                 day=r.day,
                 status=r.status,
                 trigger=r.trigger,
-                started_at=_utc(r.started_at) or r.started_at,
-                finished_at=_utc(r.finished_at),
+                started_at=as_utc(r.started_at),
+                finished_at=as_utc(r.finished_at) if r.finished_at else None,
                 error=r.error,
             )
             for r in rows
@@ -120,7 +114,7 @@ def firing_alerts(store: Store, *, limit: int = 50) -> list[FiringAlert]:
                 severity=r.severity,
                 summary=r.summary,
                 customer_id=r.customer_id,
-                first_fired_at=_utc(r.first_fired_at) or r.first_fired_at,
+                first_fired_at=as_utc(r.first_fired_at),
             )
             for r in rows
         ]
