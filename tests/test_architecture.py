@@ -132,3 +132,19 @@ def test_importing_the_cli_from_outside_it_is_refused() -> None:
 def test_a_module_over_the_limit_is_named_with_its_length() -> None:
     counts = {"bench/serving.py": 444, "src/modelcycle/settings.py": 199, "bench/x.py": 400}
     assert oversized(counts) == ["bench/serving.py has 444 lines (over 400): split it by concern"]
+
+
+def test_the_prediction_api_starts_without_importing_mlflow() -> None:
+    """`modelcycle serve` starts from its verified cache: MLflow (and pandas under it) cost
+    seconds and ~100 MiB, paid only when the dashboard or a registry read first needs them."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from modelcycle.serving.app import create_app; "
+        "print(sorted(m for m in ('mlflow', 'pandas') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"

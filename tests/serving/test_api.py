@@ -339,3 +339,40 @@ def test_registry_on_postgresql_serves_and_reloads(
         )
         api.wait_for_version(name, "2", timeout=20)
         assert api.post(f"/v1/models/{name}/predict", body).json()["version"] == "2"
+
+
+def _predict_count(api: ApiServer, name: str) -> float:
+    text = api.get("/metrics").text
+    labels = ('model="' + name + '"', 'route="/v1/models/{name}/predict"', 'status="200"')
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith("modelcycle_requests_total{") and all(part in line for part in labels)
+    ]
+    return float(lines[0].split()[-1]) if lines else 0.0
+
+
+def test_plain_rows_take_the_hot_path_and_answer_as_the_full_app(
+    champion_api: ApiServer, trained_registry: TrainedRegistry
+) -> None:
+    """Numbers only (serving/hot_path.py) and rows by name (the framework's route) give the
+    same answer, request id and metrics."""
+    name = trained_registry.classifier
+    features = list(_served(champion_api, name)["features"])  # type: ignore[call-overload]
+    rows = np.nan_to_num(_feature_rows(trained_registry, features, n=5), nan=0.0)
+    before = _predict_count(champion_api, name)
+    plain = requests.post(
+        f"{champion_api.url}/v1/models/{name}/predict",
+        json={"instances": rows.tolist()},
+        headers={**champion_api.auth, "X-Request-ID": "hot-path-1"},
+        timeout=10,
+    )
+    by_name = champion_api.post(
+        f"/v1/models/{name}/predict",
+        {"records": [dict(zip(features, map(float, row), strict=True)) for row in rows]},
+    )
+    assert plain.status_code == by_name.status_code == 200, plain.text
+    assert plain.json() == by_name.json()
+    assert plain.headers["x-request-id"] == "hot-path-1"
+    assert plain.headers["content-type"] == "application/json"
+    assert _predict_count(champion_api, name) == before + 2

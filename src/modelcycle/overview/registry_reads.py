@@ -11,22 +11,26 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any, TypeVar
-
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelcycle.errors import DataNotFoundError, RegistryError
-from modelcycle.registry.ages import ModelAge
-from modelcycle.registry.catalog import ModelVersionRecord, list_versions, model_ages
-from modelcycle.registry.connection import first_line
-from modelcycle.release.compare import VersionFacts, facts
+
+if TYPE_CHECKING:  # MLflow is imported on the first read: the API starts without it
+    from mlflow.tracking import MlflowClient
+
+    from modelcycle.registry.ages import ModelAge
+    from modelcycle.registry.catalog import ModelVersionRecord
+    from modelcycle.release.compare import VersionFacts
 
 T = TypeVar("T")
 
 
 def check_registered(client: MlflowClient, model: str) -> dict[str, str]:
     """The model's aliases; a `DataNotFoundError` when no model has that name (or none could)."""
+    from mlflow.exceptions import MlflowException
+
+    from modelcycle.registry.uris import first_line
+
     try:
         found = client.get_registered_model(model)
     except MlflowException as error:
@@ -76,13 +80,19 @@ class RegistryReads:
         return self._read(("aliases", model), lambda: check_registered(self.client, model))
 
     def facts(self, model: str, version: str) -> VersionFacts:
+        from modelcycle.release.compare import facts
+
         return self._read(("facts", model, version), lambda: facts(self.client, model, version))
 
     def ages(self, names: Sequence[str]) -> dict[str, ModelAge]:
+        from modelcycle.registry.catalog import model_ages
+
         key = ("ages", tuple(names))
         return self._read(key, lambda: model_ages(self.client, list(names)))
 
     def versions(self, model: str, newest: int) -> list[ModelVersionRecord]:
         """The model's `newest` versions, newest first."""
+        from modelcycle.registry.catalog import list_versions
+
         key = ("versions", model, newest)
         return self._read(key, lambda: list_versions(self.client, [model], newest=newest))

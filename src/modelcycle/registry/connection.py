@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from modelcycle.errors import RegistryError
 from modelcycle.observability import route_mlflow_output
 from modelcycle.registry.uris import artifact_store_environment, is_tracking_server
+from modelcycle.registry.uris import first_line as first_line  # re-exported, as it always was
 from modelcycle.registry.uris import mask_uri as mask_uri  # re-exported: callers show URIs
 from modelcycle.settings import Settings
 
@@ -92,9 +93,3 @@ def connect_tracking(settings: Settings) -> Tracking:
     except MlflowException as error:
         raise RegistryError(f"MLflow at {mask_uri(uri)} failed: {first_line(error)}") from error
     return Tracking(client=client, tracking_uri=uri, experiment_id=experiment_id)
-
-
-def first_line(error: BaseException) -> str:
-    """The error's first line, credentials masked: what a message about an MLflow error shows."""
-    text = str(error).strip()
-    return mask_uri(text.splitlines()[0]) if text else type(error).__name__

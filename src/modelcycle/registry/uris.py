@@ -42,3 +42,9 @@ def artifact_store_environment(settings: Settings) -> dict[str, str]:
     if settings.gcs_endpoint_url:
         env["STORAGE_EMULATOR_HOST"] = settings.gcs_endpoint_url.rstrip("/")
     return env
+
+
+def first_line(error: BaseException) -> str:
+    """The error's first line, credentials masked: what a message about an MLflow error shows."""
+    text = str(error).strip()
+    return mask_uri(text.splitlines()[0]) if text else type(error).__name__

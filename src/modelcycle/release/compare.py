@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from modelcycle.errors import DataNotFoundError, InvalidInputError, RegistryError
-from modelcycle.registry.connection import first_line
 from modelcycle.registry.contract import SHA256_TAG
+from modelcycle.registry.uris import first_line
 from modelcycle.release.rules import ReleaseRecord
 from modelcycle.store import Store
 from modelcycle.store.evaluations import CONFUSION_COLUMNS, VersionDay, version_history
+
+if TYPE_CHECKING:  # MLflow is imported when a version is read: the API starts without it
+    from mlflow.tracking import MlflowClient
 
 # What training records on a version (training/runner.py), as the comparison names it.
 LINEAGE_TAGS = {
@@ -48,6 +49,8 @@ class VersionFacts:
 
 def facts(client: MlflowClient, model: str, version: str) -> VersionFacts:
     """What the registry and the version's training run say about one version."""
+    from mlflow.exceptions import MlflowException
+
     if not version.isdigit():
         raise InvalidInputError(f"version {version!r}: a registered version is a number")
     try:

@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from modelcycle.errors import DataNotFoundError, InvalidInputError, ModelcycleError, StorageError
 from modelcycle.lake.fleet import device_ids
@@ -20,6 +21,7 @@ from modelcycle.serving.background import BackgroundTasks
 from modelcycle.serving.cache import ArtifactCache
 from modelcycle.serving.docs import mount_offline_docs
 from modelcycle.serving.fleet import close_fleet_sources, fleet_routes
+from modelcycle.serving.hot_path import HotPath, predict_target
 from modelcycle.serving.identity import identity_routes
 from modelcycle.serving.inputs import RequestTooLargeError
 from modelcycle.serving.manager import ModelManager, ModelNotReadyError, describe_error
@@ -89,6 +91,18 @@ def _fleet(raw: ObjectStore | None) -> frozenset[str] | None:
     except (DataNotFoundError, InvalidInputError, StorageError) as error:
         log.warning("device ids are not checked: no fleet register", error=str(error))
         return None
+
+
+class ServingApp(FastAPI):
+    """The API, with the prediction hot path in front of the framework (serving/hot_path.py)."""
+
+    hot_path: HotPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hot_path is not None and (name := predict_target(scope)) is not None:
+            await self.hot_path(name, scope, receive, send, super().__call__)
+            return
+        await super().__call__(scope, receive, send)
 
 
 REGISTRY_POLL = "registry_poll"
@@ -259,7 +273,7 @@ def create_app(
             await asyncio.to_thread(close_releases, app)
             await asyncio.to_thread(close_fleet_sources, app.state)
 
-    app = FastAPI(
+    app = ServingApp(
         title="modelcycle prediction API",
         summary="Predictions from verified model versions, swapped in without a restart.",
         version="1",
@@ -268,6 +282,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = services
+    app.hot_path = HotPath(services)
     app.state.background_tasks = set()
     app.state.webhook_deliveries = RecentDeliveries()
     app.state.work = WorkSlots(

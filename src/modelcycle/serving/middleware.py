@@ -34,7 +34,8 @@ class BodyTooLargeError(HTTPException):
         super().__init__(status_code=413, detail=f"request body over {limit} bytes")
 
 
-def _request_id(scope: Scope) -> str:
+def request_id_of(scope: Scope) -> str:
+    """The caller's `X-Request-ID` when it is well formed, else a new one."""
     for key, value in scope["headers"]:
         if key == REQUEST_ID_HEADER and _REQUEST_ID_FORM.match(value):
             return str(value.decode())
@@ -104,7 +105,7 @@ class ServingMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _request_id(scope)
+        request_id = request_id_of(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         response_started = False

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from numpy.typing import NDArray
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelcycle.errors import DataNotFoundError
+from modelcycle.registry.loading import LoadedModel
 from modelcycle.serving.prediction_log import PredictionBatch
 from modelcycle.serving.schemas import (
     DevicePrediction,
@@ -71,6 +74,9 @@ async def metrics(svc: ServicesDep) -> Response:
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+PREDICT_ROUTE = "/v1/models/{name}/predict"
+
+
 @predictions.post(
     "/models/{name}/predict",
     response_model=PredictResponse,
@@ -93,9 +99,23 @@ async def predict(name: str, request: Request) -> Response:
             scores, matrix = await work.run(
                 score_rows_keeping_matrix, raw, model, max_rows=max_rows
             )
+    request_id = request.scope["state"].get("request_id")
+    answer = record_answer(svc, model, raw, scores, matrix, request_id)
+    return Response(answer, media_type="application/json")
+
+
+def record_answer(
+    svc: Services,
+    model: LoadedModel,
+    raw: bytes,
+    scores: list[float],
+    matrix: NDArray[np.float32],
+    request_id: str | None,
+) -> bytes:
+    """The answer's body, once the prediction log and shadow scoring have been handed it
+    (the route and serving/hot_path.py answer alike)."""
     record = model.record
     predicted_at = datetime.now(UTC)
-    request_id = request.scope["state"].get("request_id")
     svc.prediction_log.record(
         PredictionBatch(
             predicted_at=predicted_at,
@@ -117,7 +137,7 @@ async def predict(name: str, request: Request) -> Response:
         "alias": record.alias,
         "predictions": scores,
     }
-    return Response(orjson.dumps(answer), media_type="application/json")
+    return orjson.dumps(answer)
 
 
 @predictions.post(
