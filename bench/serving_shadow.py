@@ -2,8 +2,8 @@
 `modelcycle serve` with MODELCYCLE_SERVING_SHADOW off, then on, in alternating rounds.
 
 The champion answers in both; with shadow on, a second version (trained with another seed, behind
-the alias `bench-shadow`) also scores every request in the API's shadow worker and writes its
-scores to the lake. The figure that matters is the champion's p99 with shadow on over off, per
+the alias `bench-shadow`) also scores every request in the API's shadow worker process and writes
+its scores to the lake. The figure that matters is the champion's p99 with shadow on over off, per
 scenario (issue 14: under 1.10).
 """
 
@@ -107,7 +107,8 @@ def render(
         f"{machine_line()}; wrk, 1 thread, {seconds:g} s per scenario, loopback, {rounds} "
         "round(s) of shadow off then on, each on a fresh `modelcycle serve`; medians over rounds.",
         f"The champion (version 1 of the 501-feature classifier) answers; with shadow on, version "
-        f"{version} also scores every request off the response path and logs to the lake.",
+        f"{version} also scores every request off the response path, in a worker process at nice "
+        "19, and logs to the lake.",
         "",
         "| scenario | req/s off | req/s on | p99 ms off | p99 ms on | p99 on / off | errors |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -129,12 +130,18 @@ def render(
     scored = sum(state["requests_scored"] for state in states)
     dropped = sum(state["dropped"] for state in states)
     skipped = sum(state.get("skipped", 0) for state in states)
+    lost = sum(state.get("lost", 0) for state in states)
     errors = sum(state["errors"] for state in states)
+    rss = [state["worker_rss_bytes"] / 2**20 for state in states if state.get("worker_rss_bytes")]
     lines += [
         "",
         f"Shadow worker over the 'on' runs: {scored:,} requests scored, {dropped:,} dropped "
-        f"(queue full: the worker is one thread and never slows the answers), {skipped:,} "
-        f"skipped (not sampled), {errors} failed; the worker scores what is queued in batches.",
+        f"(queue full: the worker process, at nice 19, gets the CPU only when the answers leave "
+        f"it some), {skipped:,} skipped (not sampled), {lost:,} lost, {errors} failed; the API "
+        "sends what is queued in batches, one frame each, and the worker scores each in one "
+        "ONNX Runtime call. Worker process resident memory at the end of each run: "
+        + (", ".join(f"{mib:.0f} MiB" for mib in rss) or "not reported")
+        + " (on top of the API's).",
         f"Load average when the run ended: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
         "above the core count, other processes shared the machine and the ratios carry noise.",
         "Target (issue 14): p99 on / off under 1.10 at the serving benchmark's load.",
