@@ -176,7 +176,10 @@ class ShadowScorer:
         self._stopping.set()  # no more waiting for work to accumulate, no more restarts
         with self._worker_ready:
             self._worker_ready.notify_all()
-        self._queue.put(None)
+        try:
+            self._queue.put(None, timeout=EXIT_TIMEOUT_SECONDS)  # after what is queued
+        except queue.Full:
+            log.error("shadow sender did not take its queue at shutdown", queued=self.queued)
         for thread in self._threads:
             thread.join(timeout=EXIT_TIMEOUT_SECONDS * 2)
             if thread.is_alive():
