@@ -6,7 +6,10 @@ rows off the response path, and its scores land in `lake/shadow/` beside the cha
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -28,7 +31,17 @@ from modelcycle.serving.cache import ArtifactCache
 from modelcycle.serving.manager import ModelManager
 from modelcycle.serving.metrics import ApiMetrics
 from modelcycle.serving.prediction_log import SHADOW_TABLE, PredictionLog
-from modelcycle.serving.shadow import ChampionAnswer, ShadowJob, ShadowScorer
+from modelcycle.serving.shadow import MAX_BATCH_REQUESTS, ShadowScorer
+from modelcycle.serving.shadow_jobs import (
+    ChampionAnswer,
+    ShadowJob,
+    decode_jobs,
+    encode_jobs,
+    features_digest,
+    read_frame,
+    write_frame,
+)
+from modelcycle.serving.shadow_scoring import BatchScorer
 from modelcycle.settings import Settings
 from modelcycle.storage import open_store
 from tests.serving.conftest import START, TrainedRegistry
@@ -238,31 +251,65 @@ def test_with_shadow_scoring_off_nothing_is_shadowed(
     assert not (tmp_path / "lake" / "shadow").exists()
 
 
+def _settings(
+    registry: TrainedRegistry,
+    alias: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    **overrides: Any,
+) -> Settings:
+    for key, value in registry.env.items():
+        monkeypatch.setenv(key, value)
+    return Settings(
+        serving_cache_dir=tmp_path / "cache",
+        lake_url=str(tmp_path / "lake"),
+        serving_shadow=True,
+        serving_shadow_alias=alias,
+        **overrides,
+    )
+
+
+def _heard_of(scorer: ShadowScorer, name: str, version: str, features: tuple[str, ...]) -> None:
+    """What a worker reports once it holds `version`: the API side now queues for it."""
+    state = {"version": version, "digest": features_digest(features)}
+    scorer.observe(
+        {
+            "kind": "status",
+            "models": {name: {**state, "last_checked": None, "last_error": None}},
+            "tasks": [],
+            **dict.fromkeys(("requests_scored", "rows_scored", "batches", "rows_written"), 0),
+        }
+    )
+
+
+def _challenger(settings: Settings, name: str) -> ModelManager:
+    manager = ModelManager(
+        names=(name,),
+        alias=settings.serving_shadow_alias,
+        source=RegistrySource(settings),
+        cache=ArtifactCache(settings.resolved_serving_cache_dir),
+        optional=True,
+    )
+    assert manager.refresh(name) == "loaded"
+    return manager
+
+
 def test_a_full_queue_drops_requests_counted_and_shutdown_scores_what_was_queued(
     trained_registry: TrainedRegistry,
     shadow_alias: str,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    """The worker is not started, so nothing leaves the queue until shutdown: deterministic."""
-    for key, value in trained_registry.env.items():
-        monkeypatch.setenv(key, value)
-    settings = Settings(serving_cache_dir=tmp_path / "cache")
+    """Nothing leaves the queue before the worker starts, so the drops are deterministic; then
+    a real worker process scores the queued requests, and the stop flushes them to the lake."""
+    settings = _settings(
+        trained_registry, shadow_alias, monkeypatch, tmp_path, serving_shadow_queue=2
+    )
     name = trained_registry.classifier
-    manager = ModelManager(
-        names=(name,),
-        alias=shadow_alias,
-        source=RegistrySource(settings),
-        cache=ArtifactCache(tmp_path / "cache"),
-        optional=True,
-    )
-    assert manager.refresh(name) == "loaded"
-    lake = open_store(str(tmp_path / "lake"))
-    scorer = ShadowScorer(
-        manager, PredictionLog(lake, table=SHADOW_TABLE), max_queued=2, max_rows=1000
-    )
-    features = list(manager.get(name).features)
-    rows = _feature_rows(trained_registry, features, n=3)
+    features = _challenger(settings, name).get(name).features
+    scorer = ShadowScorer(settings)
+    _heard_of(scorer, name, "2", features)
+    rows = _feature_rows(trained_registry, list(features), n=3)
     raw = json.dumps({"instances": _as_json(rows)}).encode()
 
     def job(request_id: str, champion_version: str = "1") -> ShadowJob:
@@ -273,83 +320,92 @@ def test_a_full_queue_drops_requests_counted_and_shutdown_scores_what_was_queued
     for request_id in ("r1", "r2", "r3", "r4", "r5"):
         scorer.submit(job(request_id))
     assert (scorer.queued, scorer.dropped) == (2, 3)
-    metrics = ApiMetrics(manager, shadow=scorer)
-    text = generate_latest(metrics.registry).decode()
+    text = generate_latest(ApiMetrics(_champions(settings), shadow=scorer).registry).decode()
     assert "modelcycle_shadow_requests_dropped_total 3.0" in text
     assert "modelcycle_shadow_queued_requests 2.0" in text
 
     scorer.start()
+    _wait_for(lambda: scorer.worker_pid is not None, "the worker")
+    worker = scorer.worker_pid
     scorer.stop()
     logged = _lake_table(tmp_path / "lake", "shadow")
     assert logged is not None
     assert logged.column("request_id").to_pylist() == ["r1"] * 3 + ["r2"] * 3
-    assert (scorer.requests_scored, scorer.rows_scored) == (2, 6)
+    assert (scorer.requests_scored, scorer.rows_scored, scorer.rows_written) == (2, 6, 6)
+    assert (scorer.health.errors, scorer.restarts, scorer.lost) == (0, 0, 0)
+    assert worker is not None and not _alive(worker)  # the worker ended with the API
 
 
-def _queued_scorer(
-    registry: TrainedRegistry,
-    alias: str,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    sample: float = 1.0,
-) -> ShadowScorer:
-    """A scorer whose worker is not started yet, so what is submitted stays queued."""
-    for key, value in registry.env.items():
-        monkeypatch.setenv(key, value)
-    settings = Settings(serving_cache_dir=tmp_path / "cache")
-    manager = ModelManager(
-        names=(registry.classifier,),
-        alias=alias,
+def _champions(settings: Settings) -> ModelManager:
+    return ModelManager(
+        names=settings.model_names,
+        alias=settings.serving_alias,
         source=RegistrySource(settings),
-        cache=ArtifactCache(tmp_path / "cache"),
-        optional=True,
+        cache=ArtifactCache(settings.resolved_serving_cache_dir),
     )
-    assert manager.refresh(registry.classifier) == "loaded"
-    lake = open_store(str(tmp_path / "lake"))
-    log = PredictionLog(lake, table=SHADOW_TABLE)
-    return ShadowScorer(manager, log, max_queued=1000, max_rows=1000, sample=sample)
 
 
-def test_queued_requests_are_scored_in_batches_with_the_challengers_own_scores(
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return (
+        Path(f"/proc/{pid}/status").exists()
+        and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    )
+
+
+def test_batches_cross_the_pipe_as_frames_and_the_challenger_scores_them(
     trained_registry: TrainedRegistry,
     shadow_alias: str,
     client: MlflowClient,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    """300 queued requests (1-3 rows each; some carry the parsed matrix as the route hands it,
-    some only the body) come out as two batches, every row equal to the challenger's own ONNX
-    score; one request whose row count disagrees fails alone, counted."""
+    """300 requests (1-3 rows each; some carry the champion's parsed matrix as the route hands
+    it, some only the body) are framed as the API sends them (at most 256 a batch: two frames),
+    read back as the worker reads them, and scored: every row equal to the challenger's own
+    ONNX score; one request whose row count disagrees fails alone, counted."""
+    settings = _settings(trained_registry, shadow_alias, monkeypatch, tmp_path)
     name = trained_registry.classifier
-    scorer = _queued_scorer(trained_registry, shadow_alias, monkeypatch, tmp_path)
-    features = tuple(scorer.manager.get(name).features)
+    manager = _challenger(settings, name)
+    features = manager.get(name).features
+    scorer = BatchScorer(
+        manager, PredictionLog(open_store(str(tmp_path / "lake")), table=SHADOW_TABLE), max_rows=9
+    )
     rows = _feature_rows(trained_registry, list(features), n=40)
     challenger = _onnx_scores(trained_registry, client, name, "2", rows)  # row by row the same
     expected: dict[str, np.ndarray] = {}
+    jobs = []
     for i in range(300):
         chunk = rows[i % 38 : i % 38 + 1 + i % 3]
-        request_id = f"r{i:03d}"
         champion_rows = len(chunk) + (1 if i == 7 else 0)  # r007: a row count that disagrees
-        answer = ChampionAnswer(name, "1", [0.5] * champion_rows)
-        raw = json.dumps({"instances": _as_json(chunk)}).encode()
-        reused = i % 2 == 1  # as the route hands it: the champion's parsed matrix, reused
-        scorer.submit(
+        reused = i % 2 == 1  # as the route hands it: the champion's parsed matrix
+        jobs.append(
             ShadowJob(
-                raw,
-                (answer,),
-                request_id,
+                json.dumps({"instances": _as_json(chunk)}).encode(),
+                (ChampionAnswer(name, "1", [0.5] * champion_rows),),
+                f"r{i:03d}",
                 datetime.now(UTC),
                 matrix=chunk if reused else None,
                 features=features if reused else (),
             )
         )
         if i != 7:
-            expected[request_id] = challenger[i % 38 : i % 38 + 1 + i % 3]
-    assert scorer.queued == 300
-
-    scorer.start()
-    scorer.stop()
-    # At most 256 requests a batch: the 300 queued ones are two batches (two ONNX Runtime calls).
+            expected[f"r{i:03d}"] = challenger[i % 38 : i % 38 + 1 + i % 3]
+    for start in range(0, len(jobs), MAX_BATCH_REQUESTS):
+        header, payload = encode_jobs(
+            jobs[start : start + MAX_BATCH_REQUESTS], {name: features_digest(features)}
+        )
+        assert {job[-1][0] for job in header["jobs"]} == {"matrix", "raw"}
+        stream = io.BytesIO()
+        write_frame(stream, header, payload)
+        stream.seek(0)
+        frame = read_frame(stream)
+        assert frame is not None and read_frame(stream) is None
+        scorer.score(decode_jobs(*frame))
+    scorer.log.flush()
     assert (scorer.batches, scorer.requests_scored, scorer.health.errors) == (2, 299, 1)
     assert "scored 2 rows, the champion v1 3" in str(scorer.health.last_error)
     logged = _lake_table(tmp_path / "lake", "shadow")
@@ -359,9 +415,6 @@ def test_queued_requests_are_scored_in_batches_with_the_challengers_own_scores(
     scores = np.array(logged.column("score").to_pylist(), dtype=np.float32)
     np.testing.assert_allclose(scores, np.concatenate(list(expected.values())), atol=1e-6)
     assert set(logged.column("version").to_pylist()) == {"2"}
-    text = generate_latest(ApiMetrics(scorer.manager, shadow=scorer).registry).decode()
-    assert "modelcycle_shadow_batches_total 2.0" in text
-    assert f"modelcycle_shadow_rows_scored_total {float(len(scores))}" in text
 
 
 def test_requests_not_sampled_are_skipped_counted_and_not_dropped(
@@ -370,18 +423,59 @@ def test_requests_not_sampled_are_skipped_counted_and_not_dropped(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
+    settings = _settings(
+        trained_registry, shadow_alias, monkeypatch, tmp_path, serving_shadow_sample=0.0
+    )
     name = trained_registry.classifier
-    scorer = _queued_scorer(trained_registry, shadow_alias, monkeypatch, tmp_path, sample=0.0)
-    rows = _feature_rows(trained_registry, list(scorer.manager.get(name).features), n=2)
-    raw = json.dumps({"instances": _as_json(rows)}).encode()
+    scorer = ShadowScorer(settings)
+    _heard_of(scorer, name, "2", ("a", "b"))
+    raw = json.dumps({"instances": [[0.0, 1.0], [1.0, 0.0]]}).encode()
     for request_id in ("r1", "r2", "r3"):
         scorer.submit(
             ShadowJob(raw, (ChampionAnswer(name, "1", [0.5, 0.5]),), request_id, datetime.now(UTC))
         )
     assert (scorer.queued, scorer.skipped, scorer.dropped) == (0, 3, 0)
-    text = generate_latest(ApiMetrics(scorer.manager, shadow=scorer).registry).decode()
+    text = generate_latest(ApiMetrics(_champions(settings), shadow=scorer).registry).decode()
     assert "modelcycle_shadow_requests_skipped_total 3.0" in text
     assert "modelcycle_shadow_requests_dropped_total 0.0" in text
     scorer.start()
     scorer.stop()
     assert _lake_table(tmp_path / "lake", "shadow") is None
+
+
+def test_a_killed_worker_is_restarted_shown_and_scores_again(
+    shadow_env: dict[str, str],
+    trained_registry: TrainedRegistry,
+    server_log_dir: Path,
+) -> None:
+    """SIGKILL the shadow worker under a running API: the champion keeps answering, the death
+    shows in status and metrics, a new worker starts and scores the next requests."""
+    name = trained_registry.classifier
+    with start_api(shadow_env, server_log_dir) as api:
+        api.wait_ready()
+        _wait_for(lambda: _models(api)["shadow"]["state"] == "scoring", "the challenger")
+        rows = _feature_rows(trained_registry, _features(api, name), n=5)
+        body = {"instances": _as_json(rows)}
+        assert api.post(f"/v1/models/{name}/predict", body).ok
+        _wait_for(lambda: _models(api)["shadow"]["rows_scored"] == 5, "shadow scores")
+        first = _models(api)["shadow"]["worker_pid"]
+        assert first is not None and first != api.pid
+        assert _models(api)["shadow"]["worker_rss_bytes"] > 0
+        os.kill(first, signal.SIGKILL)
+
+        _wait_for(lambda: _models(api)["shadow"]["worker_pid"] not in (None, first), "a new worker")
+        shadow = _models(api)["shadow"]
+        assert shadow["worker_restarts"] == 1
+        assert shadow["errors"] == 1
+        assert shadow["last_error"] == f"shadow worker (pid {first}) was killed by SIGKILL"
+        task = next(t for t in _models(api)["tasks"] if t["name"] == "shadow_scoring")
+        assert (task["running"], task["errors"]) == (True, 1)
+        assert requests.get(f"{api.url}/readyz", timeout=5).status_code == 200
+        metrics = requests.get(f"{api.url}/metrics", timeout=5).text
+        assert "modelcycle_shadow_worker_restarts_total 1.0" in metrics
+        assert not _alive(first)
+
+        answer = api.post(f"/v1/models/{name}/predict", body)  # the champion never stopped
+        assert answer.status_code == 200 and answer.json()["version"] == "1"
+        _wait_for(lambda: _models(api)["shadow"]["rows_scored"] == 10, "the new worker's scores")
+        assert _models(api)["shadow"]["requests_scored"] == 2

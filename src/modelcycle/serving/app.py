@@ -27,13 +27,15 @@ from modelcycle.serving.inputs import RequestTooLargeError
 from modelcycle.serving.manager import ModelManager, ModelNotReadyError, describe_error
 from modelcycle.serving.metrics import ApiMetrics
 from modelcycle.serving.middleware import ServingMiddleware
-from modelcycle.serving.prediction_log import SHADOW_TABLE, PredictionLog
 from modelcycle.serving.prediction_log import TASK_NAME as PREDICTION_LOG
+from modelcycle.serving.prediction_log import PredictionLog
 from modelcycle.serving.releases import close_releases, release_routes
 from modelcycle.serving.routes import health, predictions
 from modelcycle.serving.services import ServedAccuracy, Services, document_bearer_auth
 from modelcycle.serving.shadow import TASK_NAME as SHADOW_SCORING
 from modelcycle.serving.shadow import ShadowScorer
+from modelcycle.serving.shadow_worker import LOG_TASK as SHADOW_LOG
+from modelcycle.serving.shadow_worker import POLL_TASK as SHADOW_POLL
 from modelcycle.serving.web import mount_dashboard
 from modelcycle.serving.webhooks import RecentDeliveries, webhooks
 from modelcycle.serving.workload import ServerBusyError, WorkSlots
@@ -107,8 +109,6 @@ class ServingApp(FastAPI):
 
 REGISTRY_POLL = "registry_poll"
 ACCURACY_POLL = "accuracy_poll"
-SHADOW_POLL = "shadow_poll"
-SHADOW_LOG = "shadow_log"
 
 
 def _start_background(services: Services, interval: float) -> None:
@@ -122,8 +122,7 @@ def _start_background(services: Services, interval: float) -> None:
     )
     services.prediction_log.start()
     if services.shadow is not None:
-        services.background.start(SHADOW_POLL, services.shadow.manager.poll, interval)
-        services.shadow.start()
+        services.shadow.start()  # its worker process polls the shadow alias itself
 
 
 def _stop_shadow(services: Services) -> None:
@@ -172,7 +171,7 @@ def build_services(
         flush_seconds=settings.serving_log_flush_seconds,
         health=background.track(PREDICTION_LOG) if lake is not None else None,
     )
-    shadow = _shadow_scorer(settings, source, cache, lake, background)
+    shadow = _shadow_scorer(settings, background)
     return Services(
         settings=settings,
         manager=manager,
@@ -198,39 +197,16 @@ def build_services(
     )
 
 
-def _shadow_scorer(
-    settings: Settings,
-    source: VersionSource,
-    cache: ArtifactCache,
-    lake: ObjectStore | None,
-    background: BackgroundTasks,
-) -> ShadowScorer | None:
-    """The challenger behind `serving_shadow_alias`, from the same registry and cache, with a
-    shadow log of its own; None when shadow scoring is off."""
+def _shadow_scorer(settings: Settings, background: BackgroundTasks) -> ShadowScorer | None:
+    """The challenger behind `serving_shadow_alias`, scored in a worker process with a shadow
+    log of its own (serving/shadow.py); None when shadow scoring is off."""
     if not settings.serving_shadow:
         return None
-    background.track(SHADOW_POLL)
-    shadow_manager = ModelManager(
-        names=settings.model_names,
-        alias=settings.serving_shadow_alias,
-        source=source,
-        cache=cache,
-        optional=True,
-    )
-    shadow_log = PredictionLog(
-        lake,
-        flush_seconds=settings.serving_log_flush_seconds,
-        health=background.track(SHADOW_LOG) if lake is not None else None,
-        table=SHADOW_TABLE,
-    )
     return ShadowScorer(
-        shadow_manager,
-        shadow_log,
-        max_queued=settings.serving_shadow_queue,
-        max_rows=settings.serving_max_rows,
-        max_delay=settings.serving_shadow_max_delay_seconds,
-        sample=settings.serving_shadow_sample,
+        settings,
         health=background.track(SHADOW_SCORING),
+        poll_health=background.track(SHADOW_POLL),
+        log_health=background.track(SHADOW_LOG),
     )
 
 
@@ -257,8 +233,6 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(services.manager.start_from_cache)  # never raises
-        if services.shadow is not None:
-            await asyncio.to_thread(services.shadow.manager.start_from_cache)
         _start_background(services, settings.serving_poll_seconds)
         log.info(
             "serving",

@@ -150,16 +150,19 @@ class ShadowCollector(Collector):
             "The version shadow scoring holds for each model (value 1).",
             labels=["model", "version", "alias"],
         )
-        for name, model in sorted(shadow.manager.models.items()):
-            info.add_metric([name, model.record.version, shadow.manager.alias], 1.0)
+        for name, state in sorted(shadow.challengers.items()):
+            if state.version is not None:
+                info.add_metric([name, state.version, shadow.alias], 1.0)
         yield info
         counters = (
             ("rows_scored", "Rows the challenger scored in the shadow.", shadow.rows_scored),
             ("batches", "Batches of queued requests the shadow worker scored.", shadow.batches),
-            ("rows_written", "Shadow rows written to the lake.", shadow.log.rows_written),
+            ("rows_written", "Shadow rows written to the lake.", shadow.rows_written),
             ("requests_dropped", "Requests not shadowed: the queue was full.", shadow.dropped),
             ("requests_skipped", "Requests not shadowed: not sampled.", shadow.skipped),
-            ("errors", "Requests whose shadow scoring failed.", shadow.health.errors),
+            ("requests_lost", "Requests sent to a shadow worker that died.", shadow.lost),
+            ("errors", "Failed shadow scorings and worker deaths.", shadow.health.errors),
+            ("worker_restarts", "Times the shadow worker process was restarted.", shadow.restarts),
         )
         for name, text, value in counters:
             yield CounterMetricFamily(f"modelcycle_shadow_{name}", text, value=float(value))
@@ -167,6 +170,11 @@ class ShadowCollector(Collector):
             "modelcycle_shadow_queued_requests",
             "Requests waiting for shadow scoring.",
             value=float(shadow.queued),
+        )
+        yield GaugeMetricFamily(
+            "modelcycle_shadow_worker_resident_bytes",
+            "Resident memory of the shadow worker process, as it last reported.",
+            value=float(shadow.worker_rss_bytes or 0),
         )
 
 

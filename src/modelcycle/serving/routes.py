@@ -29,7 +29,7 @@ from modelcycle.serving.schemas import (
 )
 from modelcycle.serving.scoring import score_device, score_rows_keeping_matrix
 from modelcycle.serving.services import Services, services
-from modelcycle.serving.shadow import ChampionAnswer, ShadowJob
+from modelcycle.serving.shadow_jobs import ChampionAnswer, ShadowJob
 from modelcycle.serving.status import (
     prediction_log_public,
     readiness,

@@ -188,8 +188,14 @@ class ShadowPublic(BaseModel):
     queued: int
     max_queued: int
     errors: int
-    last_error: str | None = Field(description="The last failed shadow scoring.")
+    lost: int = Field(description="Requests sent to a shadow worker that died with them.")
+    last_error: str | None = Field(
+        description="The last failed shadow scoring, or how the worker process last died."
+    )
     last_error_at: datetime | None
+    worker_pid: int | None = Field(description="The worker process; None while it restarts.")
+    worker_restarts: int = Field(description="Times the worker process was started again.")
+    worker_rss_bytes: int | None = Field(description="The worker's resident memory.")
 
 
 class ModelsPublic(BaseModel):

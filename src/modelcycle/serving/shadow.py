@@ -1,125 +1,105 @@
-"""Shadow scoring: the challenger scores the requests the champion answered, off the response path.
+"""Shadow scoring: the challenger scores the requests the champion answered, in another process.
 
-A predict route hands its body and the champion's scores to `submit` once its answer is computed:
-a dictionary look-up and a `put_nowait`, so a response never waits for the challenger. One worker
-thread scores the queued requests with the version behind the shadow alias (loaded, verified,
-cached and hot-swapped by a `ModelManager` of its own) and writes the challenger's scores beside
-the champion's to `lake/shadow/` through a `PredictionLog`. It works in batches: what is queued
-(up to MAX_BATCH_REQUESTS / MAX_BATCH_ROWS) is stacked into one matrix per challenger and scored
-in one ONNX Runtime call, so the process pays one call and one log append per batch rather than
-per request, and after a small batch the worker waits `max_delay` for work to accumulate (and
-leaves the GIL to the answers). A request not sampled is skipped, counted. A full queue drops
-the request, counted; a failed scoring is logged, counted and shown in `/v1/models`, and the
-worker goes on. Stopping scores what is queued, then flushes the log. With no challenger, or a
-challenger that is the champion's own version, nothing is queued: shadow scoring is idle.
+A predict route hands its body, parsed matrix and the champion's scores to `submit` once its
+answer is computed: a dictionary look-up and a `put_nowait`, so a response never waits for the
+challenger. A sender thread (normal priority: it never sits descheduled holding the GIL) drains
+the queue in batches (up to MAX_BATCH_REQUESTS / MAX_BATCH_ROWS; after a small one it waits
+`max_delay` for more) and writes each as one frame to the shadow worker process
+(serving/shadow_worker.py, nice 19, its own GIL), which loads the challenger, scores and writes
+`lake/shadow/`. A supervisor thread starts the worker, reads its status frames into what
+`/v1/models`, `/metrics` and readiness show, and restarts it with backoff when it dies (logged,
+counted, shown). A request not sampled is skipped, counted; a full queue (the worker busy: its
+pipe full) drops the request, counted; a batch sent to a worker that died is lost, counted.
+Stopping sends what is queued, then the worker scores it, flushes its log and exits.
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import random
-import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-import numpy as np
 import structlog
-from numpy.typing import NDArray
 
-from modelcycle.errors import ModelcycleError
-from modelcycle.registry.loading import LoadedModel
 from modelcycle.serving.background import TaskHealth
-from modelcycle.serving.manager import ModelManager, describe_error
-from modelcycle.serving.prediction_log import PredictionBatch, PredictionLog
-from modelcycle.serving.scoring import parse_rows, score_device, score_rows
+from modelcycle.serving.manager import describe_error
+from modelcycle.serving.shadow_jobs import ShadowJob, encode_jobs
+from modelcycle.serving.shadow_process import EXIT_TIMEOUT_SECONDS, WorkerProcess, describe_exit
+from modelcycle.serving.shadow_scoring import TASK_NAME
+from modelcycle.serving.shadow_worker import LOG_TASK, POLL_TASK
+from modelcycle.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-TASK_NAME = "shadow_scoring"
-STOP_TIMEOUT_SECONDS = 30.0
-LOWEST_PRIORITY = 19  # nice
-# One batch: what is queued, up to this many requests or rows, scored in one ONNX Runtime call.
+__all__ = ["TASK_NAME", "ChallengerState", "ShadowScorer"]
+
+# One batch: what is queued, up to this many requests or rows, one frame, one ONNX Runtime call.
 MAX_BATCH_REQUESTS = 256
 MAX_BATCH_ROWS = 8192
-
-
-class ShadowMismatchError(ModelcycleError):
-    """The challenger scored a different number of rows than the champion did."""
-
-
-@dataclass(frozen=True)
-class ChampionAnswer:
-    """What the champion answered for one model of a request."""
-
-    model: str
-    version: str
-    scores: list[float]
+RESTART_SECONDS = (1.0, 60.0)  # backoff between worker starts: first, most
+STABLE_SECONDS = 60.0  # a worker that lived this long restarts at once after dying
+COUNTERS = ("requests_scored", "rows_scored", "batches", "rows_written")
 
 
 @dataclass(frozen=True)
-class ShadowJob:
-    """One answered request: its body, and the champion's answer for each model it scored."""
+class ChallengerState:
+    """What the worker last said it holds for one model."""
 
-    raw: bytes
-    answers: tuple[ChampionAnswer, ...]
-    request_id: str | None
-    predicted_at: datetime
-    device_id: str | None = None  # a device request: the body is raw readings, not features
-    windows: list[datetime] | None = None
-    # The champion's parsed feature matrix and its column order: a challenger with the same
-    # features scores it as is, without parsing the body again (native code, no GIL held).
-    matrix: NDArray[np.float32] | None = None
-    features: tuple[str, ...] = ()
+    version: str | None
+    digest: str
+    last_checked: datetime | None
+    last_error: str | None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _yield_cpu_to_requests() -> None:
-    """Run the calling thread at the lowest CPU priority (Linux: a thread has its own nice
-    value): on busy cores the answers' threads go first, the shadow's ONNX Runtime work after."""
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
-        except OSError as error:
-            log.warning("shadow worker runs at normal CPU priority", error=str(error))
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 class ShadowScorer:
-    """A bounded queue in the request, the challenger's scores in the lake from one thread."""
+    """A bounded queue in the request; the challenger's scores in the lake from a worker."""
 
     def __init__(
         self,
-        manager: ModelManager,
-        shadow_log: PredictionLog,
+        settings: Settings,
         *,
-        max_queued: int,
-        max_rows: int,
-        max_delay: float = 0.1,
-        sample: float = 1.0,
         health: TaskHealth | None = None,
-        clock: Callable[[], datetime] = _now,
+        poll_health: TaskHealth | None = None,
+        log_health: TaskHealth | None = None,
     ):
-        self.manager = manager
-        self.log = shadow_log
-        self.max_rows = max_rows
-        self.max_delay = max_delay  # seconds the worker lets requests accumulate into a batch
-        self.sample = sample  # the fraction of requests shadowed; the others are skipped
-        self._stopping = threading.Event()
+        self.settings = settings
+        self.alias = settings.serving_shadow_alias
+        self.names = settings.model_names
+        self.max_delay = settings.serving_shadow_max_delay_seconds
+        self.sample = settings.serving_shadow_sample  # the fraction of requests shadowed
         self.health = health or TaskHealth(TASK_NAME)
-        self.clock = clock
-        self._queue: queue.Queue[ShadowJob | None] = queue.Queue(maxsize=max_queued)
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()  # guards `dropped`: requests submit from many threads
-        self.requests_scored = 0
-        self.rows_scored = 0
-        self.batches = 0
+        self._mirrors = {
+            TASK_NAME: self.health,
+            POLL_TASK: poll_health or TaskHealth(POLL_TASK),
+            LOG_TASK: log_health or TaskHealth(LOG_TASK),
+        }
+        self._queue: queue.Queue[ShadowJob | None] = queue.Queue(settings.serving_shadow_queue)
+        self._lock = threading.Lock()  # guards the counters requests and threads add to
+        self._worker_ready = threading.Condition(self._lock)
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._worker: WorkerProcess | None = None
+        self._sender_done = False
+        self.challengers: Mapping[str, ChallengerState] = {}
         self.dropped = 0
         self.skipped = 0  # not sampled (MODELCYCLE_SERVING_SHADOW_SAMPLE)
+        self.lost = 0  # sent to a worker that died before scoring them
+        self.restarts = 0
+        self.worker_pid: int | None = None
+        self.worker_rss_bytes: int | None = None
+        self._deaths_in_a_row = 0
+        self._reported: dict[str, int] = dict.fromkeys(COUNTERS, 0)  # by the current worker
+        self._before: dict[str, int] = dict.fromkeys(COUNTERS, 0)  # by the workers before it
+        self._errors_before: dict[str, int] = dict.fromkeys(self._mirrors, 0)
 
     @property
     def max_queued(self) -> int:
@@ -129,12 +109,20 @@ class ShadowScorer:
     def queued(self) -> int:
         return self._queue.qsize()
 
-    def challenger(self, name: str, champion_version: str) -> LoadedModel | None:
-        """The version to shadow `name` with, or None when there is none or it is the champion."""
-        model = self.manager.models.get(name)
-        if model is None or model.record.version == champion_version:
+    def _total(self, counter: str) -> int:
+        return self._before[counter] + self._reported[counter]
+
+    requests_scored = property(lambda self: self._total("requests_scored"))
+    rows_scored = property(lambda self: self._total("rows_scored"))
+    batches = property(lambda self: self._total("batches"))
+    rows_written = property(lambda self: self._total("rows_written"))
+
+    def challenger(self, name: str, champion_version: str) -> str | None:
+        """The version that shadows `name`, or None when there is none or it is the champion."""
+        state = self.challengers.get(name)
+        if state is None or state.version is None or state.version == champion_version:
             return None
-        return model
+        return state.version
 
     def submit(self, job: ShadowJob) -> None:
         """Cheap enough for the request path; never waits, never raises for a full queue."""
@@ -157,45 +145,70 @@ class ShadowScorer:
                     max_queued=self.max_queued,
                 )
 
+    def refresh(self, name: str) -> str:
+        """The webhook's reload of the challenger, done by the worker (which holds it)."""
+        worker = self._worker
+        if worker is None:
+            return "no worker"
+        try:
+            worker.send({"kind": "refresh", "model": name})
+        except OSError:
+            return "no worker"
+        return "requested"
+
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
-        self.log.start()
-        self.health.started()
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="shadow-scoring", daemon=True)
-        self._thread.start()
+        self._sender_done = False
+        self.health.started()
+        self._threads = [
+            threading.Thread(target=self._supervise, name="shadow-supervisor", daemon=True),
+            threading.Thread(target=self._send, name="shadow-sender", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
-        """Score what is queued, stop the worker, then flush the shadow log."""
-        if self._thread is not None:
-            self._stopping.set()  # no more waiting for work to accumulate
-            self._queue.put(None)
-            self._thread.join(timeout=STOP_TIMEOUT_SECONDS)
-            if self._thread.is_alive():
-                log.error("shadow scoring did not finish its queue at shutdown", queued=self.queued)
-            self._thread = None
-        self.health.ended(None)
-        self.log.stop()
+        """Send what is queued, let the worker score it and flush its log, then end."""
+        if not self._threads:
+            return
+        self._stopping.set()  # no more waiting for work to accumulate, no more restarts
+        with self._worker_ready:
+            self._worker_ready.notify_all()
+        try:
+            self._queue.put(None, timeout=EXIT_TIMEOUT_SECONDS)  # after what is queued
+        except queue.Full:
+            log.error("shadow sender did not take its queue at shutdown", queued=self.queued)
+        for thread in self._threads:
+            thread.join(timeout=EXIT_TIMEOUT_SECONDS * 2)
+            if thread.is_alive():
+                log.error("shadow scoring did not finish at shutdown", thread=thread.name)
+        self._threads = []
+        for health in self._mirrors.values():
+            health.ended(None)
 
-    def _run(self) -> None:
-        reason: str | None = "the worker thread ended"
-        _yield_cpu_to_requests()
+    # The sender: queue -> frames.
+
+    def _send(self) -> None:
         try:
             while True:
                 jobs, more = self._next_batch()
-                self._score_batch(jobs)
+                if jobs:
+                    self._deliver(jobs)
                 if not more:
                     break
                 if len(jobs) < MAX_BATCH_REQUESTS:
-                    # A small batch: let requests accumulate (and the answers have the GIL)
-                    # rather than pay an ONNX Runtime call and a log append for each.
                     self._stopping.wait(self.max_delay)
-            reason = None
-        finally:
-            if reason is not None:  # only a BaseException gets here: _score_batch never raises
-                self.health.ended(reason)
-                log.critical("shadow scoring stopped; restart the API")
+        except BaseException as error:
+            self.health.ended(describe_error(error))
+            log.critical("shadow sender stopped; restart the API", exc_info=error)
+            raise
+        with self._worker_ready:  # a worker starting after this is closed by _run
+            self._sender_done = True
+            worker = self._worker
+        if worker is not None:
+            worker.close_input()
 
     def _next_batch(self) -> tuple[list[ShadowJob], bool]:
         """What is queued (waiting for the first), up to a batch; False once told to stop."""
@@ -214,114 +227,131 @@ class ShadowScorer:
             rows += _rows(job)
         return jobs, True
 
-    def _score_batch(self, jobs: list[ShadowJob]) -> None:
-        """Score queued requests with the challengers and log them in one go; never raises.
-
-        Row requests a challenger scores are stacked into one matrix, one ONNX Runtime call per
-        challenger, and the scores split back per request; device requests are scored one by
-        one. A request that fails is logged and counted on its own, the others go on."""
-        scored: dict[int, list[PredictionBatch]] = {}
-        stacks: dict[int, tuple[LoadedModel, list[tuple[int, ShadowJob, NDArray[np.float32]]]]] = {}
-        for index, job in enumerate(jobs):
-            try:
-                rows = self._row_matrix(job)
-                if rows is None:
-                    scored[index] = self._challenger_batches(job)
-                else:
-                    challenger, matrix = rows
-                    stacks.setdefault(id(challenger), (challenger, []))[1].append(
-                        (index, job, matrix)
-                    )
-            except Exception as error:  # noqa: BLE001 - see _failed
-                self._failed(error)
-        for challenger, members in stacks.values():
-            try:
-                matrices = [matrix for _, _, matrix in members]
-                stacked = matrices[0] if len(matrices) == 1 else np.concatenate(matrices)
-                scores = challenger.predict(stacked).tolist()
-            except Exception as error:  # noqa: BLE001 - see _failed
-                self._failed(error, requests=len(members))
-                continue
-            start = 0
-            for index, job, matrix in members:
-                end = start + len(matrix)
-                try:
-                    scored[index] = [
-                        self._batch(job, job.answers[0], challenger, scores[start:end])
-                    ]
-                except Exception as error:  # noqa: BLE001 - see _failed
-                    self._failed(error)
-                start = end
-        batches = [batch for index in sorted(scored) for batch in scored[index]]
-        self.log.record_many(batches)
-        self.rows_scored += sum(len(batch.scores) for batch in batches)
-        self.requests_scored += sum(1 for found in scored.values() if found)
-        self.batches += 1 if jobs else 0
-        if batches:
-            self.health.succeeded(self.clock())
-
-    def _failed(self, error: Exception, requests: int = 1) -> None:
-        """A bad challenger or a bug must not end the worker: logged once (with its traceback
-        when the problem is new), counted per request, in status."""
-        problem = describe_error(error)
-        trace = {} if problem == self.health.last_error else {"exc_info": error}
-        log.warning("shadow scoring failed", error=problem, requests=requests, **trace)
-        for _ in range(requests):
-            self.health.failed(problem, self.clock())
-
-    def _row_matrix(self, job: ShadowJob) -> tuple[LoadedModel, NDArray[np.float32]] | None:
-        """The challenger of a row request and the matrix it scores; None for anything else."""
-        if job.device_id is not None or len(job.answers) != 1:
-            return None
-        answer = job.answers[0]
-        challenger = self.challenger(answer.model, answer.version)
-        if challenger is None:
-            return None  # scored as nothing by _challenger_batches
-        if job.matrix is not None and challenger.features == job.features:
-            return challenger, job.matrix
-        return challenger, parse_rows(job.raw, challenger, max_rows=self.max_rows)
-
-    def _challenger_batches(self, job: ShadowJob) -> list[PredictionBatch]:
-        pairs = [
-            (challenger, answer)
-            for answer in job.answers
-            if (challenger := self.challenger(answer.model, answer.version)) is not None
-        ]
-        if not pairs:
-            return []  # the challenger became the champion (or went) while the job waited
-        if job.device_id is None:
-            ((challenger, _),) = pairs
-            scored = [score_rows(job.raw, challenger, max_rows=self.max_rows)]
-        else:
-            device = score_device(
-                job.raw, job.device_id, [c for c, _ in pairs], max_rows=self.max_rows
+    def _deliver(self, jobs: list[ShadowJob]) -> None:
+        """One frame to the worker, waiting for one while it (re)starts; a failed write loses
+        the batch, counted (the supervisor reports why the worker went)."""
+        with self._worker_ready:
+            while self._worker is None and not self._stopping.is_set():
+                self._worker_ready.wait()
+            worker = self._worker
+        digests = {name: state.digest for name, state in self.challengers.items()}
+        try:
+            if worker is None:
+                raise BrokenPipeError("no shadow worker")
+            header, payload = encode_jobs(jobs, digests)
+            worker.send(header, payload)
+        except OSError as error:
+            with self._lock:
+                self.lost += len(jobs)
+            log.warning(
+                "shadow requests lost: no worker took them", requests=len(jobs), error=str(error)
             )
-            scored = [scores for _, scores in device.scores]
-        return [
-            self._batch(job, answer, challenger, scores)
-            for (challenger, answer), scores in zip(pairs, scored, strict=True)
-        ]
 
-    @staticmethod
-    def _batch(
-        job: ShadowJob, answer: ChampionAnswer, challenger: LoadedModel, scores: list[float]
-    ) -> PredictionBatch:
-        if len(scores) != len(answer.scores):
-            raise ShadowMismatchError(
-                f"{answer.model} v{challenger.record.version} scored {len(scores)} rows, "
-                f"the champion v{answer.version} {len(answer.scores)}"
+    # The supervisor: worker process -> status.
+
+    def _supervise(self) -> None:
+        """Start the worker; when it goes, restart it (1 s, 2 s, 4 s... 60 s apart; at once
+        after one that lived a minute) until the API stops."""
+        backoff = RESTART_SECONDS[0]
+        first = True
+        while not self._stopping.is_set():
+            if not first:
+                self.restarts += 1
+            first = False
+            began = time.monotonic()
+            try:
+                worker = WorkerProcess(self.settings)
+            except OSError as error:
+                self._died(f"shadow worker could not start: {describe_error(error)}")
+            else:
+                if self._run(worker):
+                    return  # an orderly stop
+            if time.monotonic() - began > STABLE_SECONDS:
+                backoff = RESTART_SECONDS[0]
+            self._stopping.wait(backoff)
+            backoff = min(backoff * 2, RESTART_SECONDS[1])
+
+    def _run(self, worker: WorkerProcess) -> bool:
+        """Read the worker's status until it goes; True when it ended because it was told to."""
+        with self._worker_ready:
+            self._worker = worker
+            self.worker_pid = worker.pid
+            self._worker_ready.notify_all()
+            if self._sender_done:  # stopped while it started: nothing more will come
+                worker.close_input()
+        problem = ""
+        try:
+            while (frame := worker.read()) is not None:
+                self._observe(frame[0])
+        except Exception as error:  # noqa: BLE001 - a bad frame ends this worker, not the API
+            problem = f": {describe_error(error)}"
+        finally:
+            with self._worker_ready:
+                self._worker = None
+                self.worker_pid = None
+        code = worker.wait()
+        if worker.closed and self._stopping.is_set() and code == 0 and not problem:
+            log.info("shadow worker stopped", pid=worker.pid)
+            return True
+        self._died(f"shadow worker (pid {worker.pid}) {describe_exit(code)}{problem}")
+        return self._stopping.is_set()
+
+    def _died(self, reason: str) -> None:
+        """A worker that went (or never came): logged, counted in errors, shown in status;
+        what it had done stays counted."""
+        with self._lock:
+            for counter in COUNTERS:
+                self._before[counter] += self._reported[counter]
+                self._reported[counter] = 0
+            self._deaths_in_a_row += 1
+            self.health.failed(reason, _now())
+            for name, health in self._mirrors.items():
+                self._errors_before[name] = health.errors
+        log.error("shadow worker died", reason=reason, restarts=self.restarts)
+
+    def observe(self, report: dict[str, Any]) -> None:
+        """A status frame from the worker: what it holds, what it did."""
+        self._observe(report)
+
+    def _observe(self, report: dict[str, Any]) -> None:
+        if report.get("kind") != "status":
+            return
+        self.challengers = {
+            name: ChallengerState(
+                state["version"],
+                state["digest"],
+                _parse_time(state["last_checked"]),
+                state["last_error"],
             )
-        return PredictionBatch(
-            predicted_at=job.predicted_at,
-            request_id=job.request_id,
-            model=answer.model,
-            version=challenger.record.version,
-            scores=scores,
-            device_id=job.device_id,
-            windows=job.windows,
-            champion_version=answer.version,
-            champion_scores=answer.scores,
-        )
+            for name, state in report["models"].items()
+        }
+        with self._lock:
+            for counter in COUNTERS:
+                self._reported[counter] = int(report[counter])
+            self.worker_rss_bytes = report.get("rss_bytes")
+            for task in report["tasks"]:
+                self._mirror(self._mirrors[task["name"]], task)
+
+    def _mirror(self, health: TaskHealth, task: dict[str, Any]) -> None:
+        """The worker's record of a task, on the API's record of it (errors over all workers)."""
+        worker_failures = task["consecutive_failures"]
+        if task["name"] == TASK_NAME:
+            if task["last_success"]:
+                self._deaths_in_a_row = 0
+            worker_failures += self._deaths_in_a_row
+        health.errors = self._errors_before[task["name"]] + task["errors"]
+        health.consecutive_failures = worker_failures
+        if task["last_success"]:
+            health.last_success = _parse_time(task["last_success"])
+        if task["last_error"]:
+            health.last_error = task["last_error"]
+            health.last_error_at = _parse_time(task["last_error_at"])
+        if task["name"] != TASK_NAME:
+            health.running, health.stopped = task["running"], task["stopped"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _rows(job: ShadowJob) -> int:

@@ -97,34 +97,38 @@ def shadow_public(shadow: ShadowScorer | None, champions: ModelManager) -> Shado
     if shadow is None:
         return None
     models = []
-    for name in shadow.manager.names:
-        held, status = shadow.manager.describe(name)
+    for name in shadow.names:
+        held = shadow.challengers.get(name)
         champion = champions.models.get(name)
         champion_version = champion.record.version if champion else None
         models.append(
             ShadowModelPublic(
                 name=name,
-                version=held.record.version if held else None,
+                version=held.version if held else None,
                 champion_version=champion_version,
                 scoring=champion_version is not None
                 and shadow.challenger(name, champion_version) is not None,
-                last_checked=status.last_checked,
-                last_error=status.last_error,
+                last_checked=held.last_checked if held else None,
+                last_error=held.last_error if held else None,
             )
         )
     return ShadowPublic(
-        alias=shadow.manager.alias,
+        alias=shadow.alias,
         state="scoring" if any(model.scoring for model in models) else "idle",
         models=models,
         requests_scored=shadow.requests_scored,
         rows_scored=shadow.rows_scored,
         batches=shadow.batches,
-        rows_written=shadow.log.rows_written,
+        rows_written=shadow.rows_written,
         dropped=shadow.dropped,
         skipped=shadow.skipped,
+        lost=shadow.lost,
         queued=shadow.queued,
         max_queued=shadow.max_queued,
         errors=shadow.health.errors,
         last_error=shadow.health.last_error,
         last_error_at=shadow.health.last_error_at,
+        worker_pid=shadow.worker_pid,
+        worker_restarts=shadow.restarts,
+        worker_rss_bytes=shadow.worker_rss_bytes,
     )

@@ -25,6 +25,7 @@ from modelcycle.serving.manager import ModelManager
 from modelcycle.serving.releases import forget_registry_reads
 from modelcycle.serving.schemas import ErrorPublic, WebhookAccepted
 from modelcycle.serving.services import Services, services
+from modelcycle.serving.shadow import ShadowScorer
 
 log = structlog.get_logger(__name__)
 
@@ -91,12 +92,12 @@ class RecentDeliveries:
         return True
 
 
-def _follower(svc: Services, alias: str) -> ModelManager | None:
-    """The manager following `alias`: the served one, or shadow scoring's challenger."""
+def _follower(svc: Services, alias: str) -> ModelManager | ShadowScorer | None:
+    """What follows `alias`: the served models, or shadow scoring (its worker reloads)."""
     if alias == svc.manager.alias:
         return svc.manager
-    if svc.shadow is not None and alias == svc.shadow.manager.alias:
-        return svc.shadow.manager
+    if svc.shadow is not None and alias == svc.shadow.alias:
+        return svc.shadow
     return None
 
 
