@@ -31,7 +31,9 @@ from mlflow.tracking import MlflowClient
 
 from bench.dashboard_home import (
     DEVICES,
+    FEATURE_DAYS,
     HISTORY_DAYS,
+    SENSORS,
     START,
     TRAINED_DAYS,
     add_daily_versions,
@@ -289,7 +291,12 @@ def render(results: list[PageTimes], conditions: Conditions, verdicts: Verdicts,
 `mlflow server`, then **synthetic** history (bench/dashboard_home.py): one registered version per
 day and model (copies of the newest real one, tagged `bench.synthetic`), and the store's
 evaluations, drift (100 features a day), training runs, an anomaly alert per device and a
-release request per version inserted directly. A real `modelcycle serve`; a signed-in session
+release request per version inserted directly. The customer pages (`/fleet…`, `/v1/fleet…`)
+read the simulator's register ({DEVICES} devices, 20 customers), both models' scores of every
+device-hour of the {HISTORY_DAYS} days and {SENSORS}-sensor hourly features of the last
+{FEATURE_DAYS} days (random values, written by the real writers to the real keys), signed in
+(and keyed) as a user of the largest customer (336 devices); `{{random}}`: a random device
+of theirs per request, default window (7 days). A real `modelcycle serve`; a signed-in session
 asks for each page and an API key for its `/v1/` twin, {n}. Time is request sent to last byte
 on loopback (server time plus loopback). `kept`: the registry reads kept
 (`MODELCYCLE_DASHBOARD_CACHE_SECONDS`, default 15 s), the product as shipped and judged; `every
