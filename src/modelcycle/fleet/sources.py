@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 from sqlalchemy import select
@@ -51,7 +52,11 @@ def customer_register(sources: FleetSources, customer_id: str) -> pl.DataFrame:
 
 
 def scored_days(lake: ObjectStore, model: str) -> list[date]:
-    keys = lake.glob(f"scores/date=*/{model}.parquet")
+    if lake.is_local:  # fsspec's local glob walks every folder below the root: 80 ms a page
+        folder = Path(lake.path("scores"))
+        keys = [f"{p.parent.name}/" for p in folder.glob(f"date=*/{model}.parquet")]
+    else:
+        keys = lake.glob(f"scores/date=*/{model}.parquet")
     found = (_SCORED_DAY.search(key) for key in keys)
     return sorted(date.fromisoformat(m.group(1)) for m in found if m)
 
