@@ -4,7 +4,11 @@ Two trainings on a small simulated fleet give both models real, verified version
 MLflow server. The rest is synthetic and labelled so: copies of the newest version as one new
 registered version per day (tag `bench.synthetic`), and the store rows 90 days of daily runs
 over 1000 devices leave behind (evaluations, drift, training runs, device alerts, release requests
-with their decisions), inserted directly instead of simulating and ingesting 90 days of raw logs.
+with their decisions), inserted directly instead of simulating and ingesting 90 days of raw logs;
+and what the customer pages read (`write_fleet_lake`): the simulator's register of 1000 devices
+and 20 customers, both models' scores of every device-hour of the 90 days and the hourly window
+features of 100 sensors for the last `FEATURE_DAYS`, random numbers written by the real writers
+(`write_scores`, `write_features`) to the real keys, so the pages read what production writes.
 """
 
 from __future__ import annotations
@@ -17,9 +21,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from mlflow.tracking import MlflowClient
 from sqlalchemy import insert
 
+from modelcycle.features.store import write_features
+from modelcycle.features.windows import STATISTICS, FeatureSpec
+from modelcycle.lake import layout
+from modelcycle.lake.fleet import FLEET_COLUMNS
+from modelcycle.monitoring.scoring import SCORES_SCHEMA, write_scores
+from modelcycle.simulate.fleet import FleetSpec, build_fleet_plan
+from modelcycle.storage import ObjectStore
 from modelcycle.store import Store
 from modelcycle.store.tables import (
     AlertEvent,
@@ -39,6 +53,8 @@ HISTORY_DAYS = 90
 DEVICES = 1000
 CUSTOMERS = 20
 FEATURES = 100  # drift results per model and day
+SENSORS = 100  # in the features partitions the device page reads
+FEATURE_DAYS = 7  # the device page's default window
 SYNTHETIC_TAG = "bench.synthetic"
 Row = dict[str, Any]
 
@@ -135,16 +151,23 @@ def _model_rows(
     return rows
 
 
+def fleet_register() -> list[dict[str, str]]:
+    """The simulator's register of DEVICES devices and CUSTOMERS customers (Zipf-like sizes)."""
+    plan = build_fleet_plan(FleetSpec(devices=DEVICES, sensors=1, customers=CUSTOMERS, seed=90))
+    return [{c: getattr(d, c) for c in FLEET_COLUMNS} for d in plan.devices]
+
+
 def _alerts(days: list[date], rng: random.Random) -> tuple[list[Row], list[Row]]:
     """Each of the 1000 devices had one anomaly alert in the 90 days; 5 % still fire."""
     states, events = [], []
+    owners = [d["customer_id"] for d in fleet_register()]
     for n in range(DEVICES):
         device, day = f"device-{n:04d}", rng.choice(days)
         firing = n % 20 == 0
         common = {
             "key": f"device_anomaly:{device}", "rule": "device_anomaly", "kind": "device",
             "severity": "warning", "summary": f"{device}: anomalous sensor readings",
-            "details": {"device_id": device}, "customer_id": f"customer-{n % CUSTOMERS + 1}",
+            "details": {"device_id": device}, "customer_id": owners[n],
         }  # fmt: skip
         resolved = None if firing else _at(day, 9)
         states.append({**common, "status": "firing" if firing else "resolved",
@@ -202,3 +225,67 @@ def insert_history(store: Store, versions: dict[str, list[str]], end: date) -> N
         states, events = _alerts(days, rng)
         session.execute(insert(AlertState), states)
         session.execute(insert(AlertEvent), events)
+
+
+def _hours(day: date) -> np.ndarray:
+    """Every device's 24 hours of the day, device-major as the writers sort them."""
+    start = np.datetime64(day.isoformat(), "us")
+    return np.tile(start + np.arange(24) * np.timedelta64(3600, "s"), DEVICES)
+
+
+def _day_scores(day: date, model: str, version: str, rng: np.random.Generator) -> pa.Table:
+    """Detector scores around -0.3 (threshold 0) and fault probabilities near 0 (threshold 0.5):
+    about 1 % of device-hours over each threshold, so every status is shown."""
+    n = 24 * DEVICES
+    if model.endswith("anomaly-detector"):
+        score, threshold = rng.normal(-0.3, 0.13, n), 0.0
+    else:
+        score, threshold = rng.beta(0.4, 12.0, n) * 3.0, 0.5
+    ids = np.repeat([f"device-{i:04d}" for i in range(DEVICES)], 24)
+    return pa.table(
+        {
+            "device_id": ids, "window_start": _hours(day),
+            "model": pa.array(np.full(n, model)), "version": pa.array(np.full(n, version)),
+            "score": score.astype(np.float32), "flagged": score >= threshold,
+        },
+        schema=SCORES_SCHEMA,
+    )  # fmt: skip
+
+
+def _day_features(day: date, rng: np.random.Generator) -> pa.Table:
+    """`FeatureSpec.feature_names` of SENSORS sensors for every device-hour, float32."""
+    n, spec = 24 * DEVICES, FeatureSpec(sensors=tuple(f"s{j:03d}" for j in range(SENSORS)))
+    level = np.repeat(rng.normal(50.0, 15.0, (DEVICES, SENSORS)), 24, axis=0)
+    cycle = np.sin(np.arange(n) % 24 / 24 * 2 * np.pi)[:, None] * 2.0
+    mean = (level + cycle + rng.normal(0, 0.5, (n, SENSORS))).astype(np.float32)
+    std = rng.lognormal(0.0, 0.35, (n, SENSORS)).astype(np.float32)
+    values = {"mean": mean, "std": std, "min": mean - 2 * std, "max": mean + 2 * std,
+              "delta": rng.normal(0, 1, (n, SENSORS)).astype(np.float32)}  # fmt: skip
+    columns: dict[str, object] = {
+        "device_id": np.repeat([f"device-{i:04d}" for i in range(DEVICES)], 24),
+        "window_start": _hours(day),
+        "n_readings": np.full(n, 60.0, np.float32),
+    }
+    for j, sensor in enumerate(spec.sensors):
+        for stat in STATISTICS:
+            columns[f"{sensor}_{stat}"] = values[stat][:, j]
+    return pa.table(columns)
+
+
+def write_fleet_lake(home: Path, versions: dict[str, str], end: date) -> None:
+    """The register, 90 days of both models' scores and FEATURE_DAYS of features, ending `end`."""
+    raw, lake = ObjectStore(str(home / "raw")), ObjectStore(str(home / "lake"))
+    register = pa.Table.from_pylist(fleet_register())
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(register, sink)
+    raw.write_bytes(layout.FLEET_FILE, sink.getvalue().to_pybytes())
+    rng = np.random.default_rng(90)
+    for back in range(HISTORY_DAYS):
+        day = end - timedelta(days=back)
+        for model, version in versions.items():
+            write_scores(lake, day, _day_scores(day, model, version, rng))
+        if back < FEATURE_DAYS:
+            scratch = home / "features.parquet"
+            write_features(_day_features(day, rng), scratch)
+            lake.put_file(scratch, layout.features_partition(day))
+            scratch.unlink()

@@ -17,12 +17,16 @@ import pyarrow.parquet as pq
 import structlog
 
 from modelcycle.errors import DataNotFoundError, StorageError
-from modelcycle.features.windows import FeatureSpec, feature_sql
+from modelcycle.features.windows import WINDOW_START, FeatureSpec, feature_sql
 from modelcycle.lake import layout
 from modelcycle.lake.schema import DEVICE_COLUMN, SENSOR_PATTERN
 from modelcycle.storage import ObjectStore, duck
 
 log = structlog.get_logger(__name__)
+# A features partition is sorted by device and hour: row groups of 64 devices' days let a reader
+# of one device (the fleet's device page) decode 1/16 of a 1000-device day, found by the
+# device_id statistics; only the key columns keep statistics, which keeps the footer small.
+FEATURE_ROW_GROUP_ROWS = 64 * 24
 
 
 @contextmanager
@@ -79,10 +83,22 @@ def build_day_features(lake: ObjectStore, day: date, spec: FeatureSpec) -> pa.Ta
         finally:
             con.close()
         out = Path(scratch) / "features.parquet"
-        pq.write_table(table, out, compression="zstd")
+        write_features(table, out)
         lake.put_file(out, layout.features_partition(day))
     log.info("built features", date=day.isoformat(), windows=table.num_rows)
     return table
+
+
+def write_features(table: pa.Table, path: Path) -> None:
+    """The partition's file: sorted by device and hour (as `feature_sql` orders it), row groups
+    of `FEATURE_ROW_GROUP_ROWS`, statistics on the device and the hour only."""
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        row_group_size=FEATURE_ROW_GROUP_ROWS,
+        write_statistics=[DEVICE_COLUMN, WINDOW_START],
+    )
 
 
 def load_features(

@@ -4,8 +4,10 @@ Sensors are shown as hourly means, the `<sensor>_mean` feature the lake already 
 device-hour: downsampled server-side, at most 24 points a day per series (`MAX_DAYS` keeps it
 under 500). The sensors that contributed most are those whose hourly spread (`<sensor>_std`) lay
 furthest from the fleet's, in robust z-scores (median and MAD x 1.4826 over every
-device's windows of the newest shown day, computed once per day): the quantity the anomaly
-detector thresholds (training/spread.py), so no model has to be loaded to explain one.
+device's windows of the newest shown day): the quantity the anomaly detector thresholds
+(training/spread.py), so no model has to be loaded to explain one. What a day's partitions give
+every page (baseline, each device's extreme spreads, scores by device) is kept per object
+version by `day_reads.py`; a page reads only its device's row groups of the means it draws.
 """
 
 from __future__ import annotations
@@ -14,24 +16,17 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 from modelcycle.errors import InvalidInputError
-from modelcycle.features.store import local_copy
+from modelcycle.fleet.day_reads import DayFeatures
 from modelcycle.fleet.devices import customer_devices
-from modelcycle.fleet.sources import (
-    DeviceNotFoundError,
-    FleetSources,
-    firing_device_alerts,
-    read_day_scores,
-)
-from modelcycle.lake import layout
+from modelcycle.fleet.sources import DeviceNotFoundError, FleetSources, firing_device_alerts
 
 MAX_DAYS = 20  # x 24 hourly points: under 500 per series
 DEFAULT_SERIES = 6  # sensors drawn when none are asked for: the top contributors
 TOP_CONTRIBUTORS = 5
-MAD_TO_STD = 1.4826
 
 
 @dataclass(frozen=True)
@@ -46,75 +41,89 @@ class DeviceDetail:
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
-MAX_BASELINES = 64
-
-
 @dataclass(frozen=True)
 class _Features:
-    baseline: pl.DataFrame  # per `<sensor>_std`: the fleet's median and scale (rows 0 and 1)
-    device: pl.DataFrame  # the device's own windows: `<sensor>_mean` and `<sensor>_std`
+    """The shown days' features partitions as `DayReads` keeps them, oldest first, and the
+    newest one, whose fleet baseline every z of the page is measured against."""
+
+    days: list[tuple[date, DayFeatures]]
+    baseline: DayFeatures
 
 
-def _baseline(sources: FleetSources, key: str, path: Any) -> pl.DataFrame:
-    """Median and MAD x 1.4826 of every sensor's spread over the fleet's windows of one day."""
-    meta = pq.read_metadata(path)
-    cache_key = (sources.lake.url(key), meta.num_rows, meta.serialized_size, meta.created_by)
-    found = sources.baselines.get(cache_key)
-    if found is None:
-        names = [n for n in pq.read_schema(path).names if n.endswith("_std")]
-        fleet = pl.DataFrame(pl.from_arrow(pq.read_table(path, columns=names)))
-        center = fleet.median()
-        scale = fleet.select((pl.col(c) - center[c][0]).abs().median() * MAD_TO_STD for c in names)
-        found = pl.concat([center, scale])
-        if len(sources.baselines) >= MAX_BASELINES:
-            sources.baselines.clear()
-        sources.baselines[cache_key] = found
-    return found
+def _features(sources: FleetSources, days: list[date]) -> _Features | None:
+    found = [(day, f) for day in days if (f := sources.reads.features(sources.lake, day))]
+    return _Features(days=found, baseline=found[-1][1]) if found else None
 
 
-def _features(sources: FleetSources, days: list[date], device: str) -> _Features | None:
-    """The device's own windows of the shown days, and the fleet baseline of the newest one."""
-    mine, baseline = [], None
-    for day in days:
-        key = layout.features_partition(day)
-        if not sources.lake.exists(key):
+def _aligned(day: DayFeatures, row: int, sensors: list[str]) -> tuple[Any, ...]:
+    """The device's lowest and highest spread of the day (and their hours) per `sensors`."""
+    where = {name: n for n, name in enumerate(day.sensors)}
+    columns = np.array([where.get(s, -1) for s in sensors], dtype=int)
+    present = columns >= 0
+    safe = np.where(present, columns, 0)
+    pick = [np.where(present, a[row, safe], np.nan) for a in (day.low, day.high)]
+    hours = [
+        np.where(present, a[row, safe], np.datetime64("NaT")) for a in (day.low_at, day.high_at)
+    ]
+    return pick[0], pick[1], hours[0], hours[1]
+
+
+def _contributors(features: _Features, device: str) -> list[dict[str, Any]]:
+    """Per sensor, the window whose spread lies furthest from the fleet's: at the device's
+    lowest or highest spread of a shown day, so only those extremes are compared."""
+    base = features.baseline
+    values, hours = [], []
+    for _, day in features.days:
+        row = day.devices.get(device)
+        if row is None:
             continue
-        with local_copy(sources.lake, key) as path:
-            names = pq.read_schema(path).names
-            wanted = ["device_id", "window_start"] + [
-                n for n in names if n.endswith(("_mean", "_std"))
-            ]
-            own = pq.read_table(path, columns=wanted, filters=[("device_id", "==", device)])
-            mine.append(pl.DataFrame(pl.from_arrow(own)))
-            baseline = _baseline(sources, key, path)
-    if baseline is None:
-        return None
-    return _Features(
-        baseline=baseline, device=pl.concat(mine, how="diagonal_relaxed").sort("window_start")
-    )
-
-
-def _contributors(features: _Features, sensors: list[str]) -> list[dict[str, Any]]:
-    mine, baseline = features.device, features.baseline
+        low, high, low_at, high_at = _aligned(day, row, base.sensors)
+        values += [low, high]
+        hours += [low_at, high_at]
+    if not values:
+        return []
+    center = np.nan_to_num(base.center)
+    scale = np.maximum(np.nan_to_num(base.scale), 1e-6)
+    spread = np.vstack(values)
+    z = np.nan_to_num(np.abs(spread - center) / scale, nan=0.0, posinf=0.0)
+    peak = z.argmax(axis=0)
+    at = np.vstack(hours)
     found = []
-    for sensor in sensors:
-        column = f"{sensor}_std"
-        if column not in mine.columns or len(mine) == 0:
-            continue
-        center = float(baseline[column][0] or 0.0)
-        spread_scale = max(float(baseline[column][1] or 0.0), 1e-6)
-        z = ((mine[column] - center) / spread_scale).abs().fill_nan(0.0).fill_null(0.0)
-        peak = int(z.arg_max() or 0)
+    for n, sensor in enumerate(base.sensors):
+        value = spread[peak[n], n]
         found.append(
             {
                 "sensor": sensor,
-                "z": round(float(z[peak]), 2),
-                "window_start": mine["window_start"][peak],
-                "spread": mine[column][peak],
-                "fleet_spread": round(center, 4),
+                "z": round(float(z[peak[n], n]), 2),
+                "window_start": at[peak[n], n].astype("datetime64[us]").item(),
+                "spread": None if np.isnan(value) else float(value),
+                "fleet_spread": round(float(center[n]), 4),
             }
         )
     return sorted(found, key=lambda c: -c["z"])[:TOP_CONTRIBUTORS]
+
+
+def _series(
+    sources: FleetSources, features: _Features, device: str, sensors: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Hourly means of `sensors`: only the device's row groups and those columns are read."""
+    parts = [
+        part
+        for day, _ in features.days
+        if (part := sources.reads.device_means(sources.lake, day, device, sensors)) is not None
+    ]
+    if not parts:
+        return {sensor: [] for sensor in sensors}
+    frame = pl.concat(parts, how="diagonal_relaxed").sort("window_start")
+    return {
+        sensor: frame.select(
+            pl.col("window_start").alias("t"),
+            (pl.col(f"{sensor}_mean") if f"{sensor}_mean" in frame.columns else pl.lit(None)).alias(
+                "mean"
+            ),
+        ).to_dicts()
+        for sensor in sensors
+    }
 
 
 def _score_series(sources: FleetSources, days: list[date], device: str) -> list[dict[str, Any]]:
@@ -124,10 +133,8 @@ def _score_series(sources: FleetSources, days: list[date], device: str) -> list[
         (sources.fault_model, "fault_probability"),
     ):
         parts = [
-            s.filter(pl.col("device_id") == device).select(
-                pl.col("window_start").alias("t"), pl.col("score").cast(pl.Float64).alias(column)
-            )
-            for s in (read_day_scores(sources.lake, day, model) for day in days)
+            s.of(device).select(pl.col("window_start").alias("t"), pl.col("score").alias(column))
+            for s in (sources.reads.scores(sources.lake, day, model) for day in days)
             if s is not None
         ]
         if not parts:
@@ -154,23 +161,14 @@ def device_detail(
     device = fleet.drop("scored_day").to_dicts()[0]
     last = fleet.get_column("scored_day")[0]
     shown = [] if last is None else [last - timedelta(days=n) for n in reversed(range(days))]
-    features = _features(sources, shown, device_id)
-    names = (
-        []
-        if features is None
-        else [c.removesuffix("_std") for c in features.baseline.columns if c.endswith("_std")]
-    )
+    features = _features(sources, shown)
+    names = [] if features is None else features.baseline.sensors
     unknown = [s for s in sensors or [] if s not in names]
     if unknown:
         raise InvalidInputError(f"sensors: {unknown[0]!r} is not a sensor of {device_id}")
-    contributors = [] if features is None else _contributors(features, names)
+    contributors = [] if features is None else _contributors(features, device_id)
     chosen = sensors or [c["sensor"] for c in contributors][:DEFAULT_SERIES] or names[:1]
-    series: dict[str, list[dict[str, Any]]] = {}
-    if features is not None:
-        for sensor in chosen:
-            series[sensor] = features.device.select(
-                pl.col("window_start").alias("t"), pl.col(f"{sensor}_mean").alias("mean")
-            ).to_dicts()
+    series = {} if features is None else _series(sources, features, device_id, chosen)
     alerts = firing_device_alerts(sources.store, [device_id]).drop("device_id").to_dicts()
     return DeviceDetail(
         device=device,

@@ -3,8 +3,8 @@
 Status of a device on the newest day both models scored: `predicted_faulty` when a window's fault
 probability reached the classifier's threshold, else `anomalous` when a window's anomaly score
 reached the detector's or a device alert is firing, else `healthy`; `unscored` when the day has no
-windows of it. Two Parquet objects of ~24 rows per device and one register are read per call:
-everything else is in-memory polars, well under a frame's time at 1000 devices.
+windows of it. The day's per-device peaks and the register are read once per object version
+(`day_reads.py`); a call filters, joins and sorts them in memory, with the firing alerts.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from modelcycle.fleet.sources import (
     FleetSources,
     customer_register,
     firing_device_alerts,
-    read_day_scores,
     scored_days,
 )
 
@@ -95,13 +94,11 @@ def _day_summary(sources: FleetSources, day: date | None, devices: list[str]) ->
         (sources.anomaly_model, "anomaly_score"),
         (sources.fault_model, "fault_probability"),
     ):
-        scores = read_day_scores(sources.lake, day, model)
+        scores = sources.reads.scores(sources.lake, day, model)
         if scores is None:
             continue
         parts.append(
-            scores.filter(pl.col("device_id").is_in(devices))
-            .group_by("device_id")
-            .agg(pl.col("score").max().cast(pl.Float64).alias(column))
+            scores.peaks.filter(pl.col("device_id").is_in(devices)).rename({"score": column})
         )
     if not parts:
         return empty

@@ -110,6 +110,23 @@ class ObjectStore:
         with storage_errors(self.url(relative)):
             return bool(self.fs.exists(self.path(relative)))
 
+    def stamp(self, relative: str) -> tuple[Any, ...] | None:
+        """What changes when the object is replaced (size, time, inode or ETag), None if absent:
+        a key for caching what was read from it."""
+        with storage_errors(self.url(relative)):
+            if self.is_local:
+                try:
+                    found = Path(self.path(relative)).stat()
+                except FileNotFoundError:
+                    return None
+                return (found.st_size, found.st_mtime_ns, found.st_ino)
+            try:
+                info = self.fs.info(self.path(relative))
+            except FileNotFoundError:
+                return None
+        keys = ("size", "ETag", "etag", "LastModified", "updated", "generation", "mtime")
+        return tuple(str(info.get(k)) for k in keys)
+
     def glob(self, pattern: str) -> list[str]:
         """Relative keys matching a glob pattern, sorted."""
         with storage_errors(self.url(pattern)):
@@ -121,6 +138,13 @@ class ObjectStore:
         with storage_errors(self.url(relative)):
             data: bytes = self.fs.cat_file(self.path(relative))
             return data
+
+    @contextlib.contextmanager
+    def open(self, relative: str) -> Iterator[Any]:
+        """A seekable binary reader of the object: Parquet readers fetch only the ranges they
+        need (the footer, some row groups) instead of the whole object."""
+        with storage_errors(self.url(relative)), self.fs.open(self.path(relative), "rb") as handle:
+            yield handle
 
     def write_bytes(self, relative: str, data: bytes) -> None:
         """Write a small object atomically."""
