@@ -30,7 +30,7 @@ import structlog
 from modelcycle.errors import DataNotFoundError, ModelcycleError, StorageError
 from modelcycle.lake import layout
 from modelcycle.lake.ledger import FileAccount, balance_lines
-from modelcycle.lake.parse import FILE, LINE, parse_batch
+from modelcycle.lake.parse import DEVICE_RANK, FILE, FLAGGED, LINE, ParsedBatch, parse_batch
 from modelcycle.lake.quarantine import (
     QUARANTINE_FILES_SCHEMA,
     QUARANTINE_ROWS_SCHEMA,
@@ -41,11 +41,13 @@ from modelcycle.lake.quarantine import (
 from modelcycle.lake.report import IngestReport
 from modelcycle.lake.rules import (
     BLANK_LINE,
-    DETAIL,
+    DUPLICATE,
+    FILE_DEVICE,
     REASON,
     REPEATED_HEADER,
-    duplicate_rule,
-    row_rules,
+    repeated_reading,
+    row_reason,
+    rule_detail,
 )
 from modelcycle.lake.schema import DEVICE_COLUMN, TIMESTAMP_COLUMN, ReadingsSchema
 from modelcycle.lake.screening import (
@@ -61,6 +63,8 @@ from modelcycle.storage import ObjectStore
 log = structlog.get_logger(__name__)
 
 ProgressCallback = Callable[[int], None]
+ROW = "row"
+REPEAT = "repeat"
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ class _BatchIngester:
     def __init__(self, schema: ReadingsSchema, day: date):
         self.schema = schema
         self.day = day
-        self.rules = row_rules(schema, day)
+        self.reason = row_reason(schema, day)
+        self.detail = rule_detail(schema, day)
         self.quarantine: list[QuarantinedRow] = []
         self.written: Counter[str] = Counter()
         self.skipped: Counter[tuple[str, str]] = Counter()
@@ -106,36 +111,56 @@ class _BatchIngester:
 
     def run_batch(self, files: list[ReadableLog], writer: pq.ParquetWriter) -> None:
         parsed = parse_batch(files, self.schema)
-        rows = parsed.rows.with_columns(*self.rules)
-        # Duplicates among the rows the other rules let through; the first line of a copy wins.
+        wide = parsed.rows
+        # The rules and the order on narrow columns; the wide rows are copied once, when taken.
+        keys = (
+            wide.select(FILE, LINE, DEVICE_RANK, TIMESTAMP_COLUMN, FLAGGED, self.reason)
+            .with_row_index(ROW)
+            .filter(~pl.col(FLAGGED))
+        )
         good = (
-            rows.filter(pl.col(REASON).is_null())
-            .sort(DEVICE_COLUMN, TIMESTAMP_COLUMN, FILE, LINE)
-            .with_columns(*duplicate_rule())
+            keys.filter(pl.col(REASON).is_null())
+            .sort(DEVICE_RANK, TIMESTAMP_COLUMN, FILE, LINE)
+            .with_columns(repeated_reading(DEVICE_RANK).alias(REPEAT))
         )
         refused = pl.concat(
             [
-                rows.filter(pl.col(REASON).is_not_null()).select(FILE, LINE, REASON, DETAIL),
-                good.filter(pl.col(REASON).is_not_null()).select(FILE, LINE, REASON, DETAIL),
+                keys.filter(pl.col(REASON).is_not_null()).select(ROW, REASON),
+                good.filter(pl.col(REPEAT)).select(ROW, pl.lit(DUPLICATE).alias(REASON)),
             ]
         )
-        accepted = good.filter(pl.col(REASON).is_null())
-        for file, line, reason, detail in refused.iter_rows():
-            text = parsed.line_text(files, file, line)
+        self._quarantine(parsed, wide, refused)
+        accepted = wide.select(
+            pl.col(self.schema.columns).gather(good.filter(~pl.col(REPEAT)).get_column(ROW))
+        )
+        written = good.filter(~pl.col(REPEAT)).group_by(FILE).len()
+        for file, count in written.iter_rows():
+            self.written[files[file].name] += int(count)
+        for (file, kind), count in parsed.skipped.items():
+            self.skipped[(files[file].name, kind)] += count
+        if accepted.height:
+            table = accepted.to_arrow().cast(self.schema.arrow_schema())
+            writer.write_table(table)
+        self.devices.update(accepted.get_column(DEVICE_COLUMN).unique().to_list())
+
+    def _quarantine(self, parsed: ParsedBatch, wide: pl.DataFrame, refused: pl.DataFrame) -> None:
+        """The refused rows with their details, and the lines the parser refused."""
+        files = parsed.logs
+        devices = pl.Series([log.device_id for log in files], dtype=pl.String)
+        rows = wide.select(pl.all().gather(refused.get_column(ROW)))
+        rows = rows.with_columns(
+            refused.get_column(REASON),
+            devices.gather(rows.get_column(FILE)).alias(FILE_DEVICE),
+        )
+        details = rows.select(FILE, LINE, REASON, self.detail)
+        for file, line, reason, detail in details.iter_rows():
+            text = parsed.line_text(file, line)
             self.quarantine.append(QuarantinedRow(files[file].name, line, reason, detail, text))
         for refusal in parsed.refused:
-            text = parsed.line_text(files, refusal.file, refusal.line)
+            text = parsed.line_text(refusal.file, refusal.line)
             name = files[refusal.file].name
             row = QuarantinedRow(name, refusal.line, refusal.reason, refusal.detail, text)
             self.quarantine.append(row)
-        for (file, kind), count in parsed.skipped.items():
-            self.skipped[(files[file].name, kind)] += count
-        for file, count in accepted.group_by(FILE).len().iter_rows():
-            self.written[files[file].name] += int(count)
-        if accepted.height:
-            table = accepted.select(self.schema.columns).to_arrow()
-            writer.write_table(table.cast(self.schema.arrow_schema()))
-        self.devices.update(accepted.get_column(DEVICE_COLUMN).unique().to_list())
 
     def accounts(self) -> dict[str, FileAccount]:
         """What became of each file's lines, for the ledger."""

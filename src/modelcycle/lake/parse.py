@@ -8,24 +8,31 @@ line is read again from the text and judged by `rules.refusal` (an empty field i
 reading; anything else is refused with the reason of its first bad column). Extra fields leave
 no NULL, so each file's commas (counted on its bytes at screening) must add up: a file where
 they do not has every line's fields counted. Most files have no flagged line and are never read
-twice.
+twice; the wide rows are never copied here (flagged ones are only marked).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
-from modelcycle.lake.rules import FILE_DEVICE, Refusal, refusal
-from modelcycle.lake.schema import DEVICE_COLUMN, TIMESTAMP_COLUMN, TIMESTAMP_FORMAT, ReadingsSchema
+from modelcycle.lake.rules import WRONG_DEVICE, Refusal, refusal
+from modelcycle.lake.schema import (
+    DEVICE_COLUMN,
+    TIMESTAMP_COLUMN,
+    TIMESTAMP_FORMAT,
+    ReadingsSchema,
+)
 from modelcycle.lake.screening import ReadableLog
 
 FILE = "file_index"
 LINE = "line"
+DEVICE_RANK = "device_rank"  # the device's place in the batch: sorting by it sorts by device_id
+FLAGGED = "flagged"  # the line is judged in Python: its row here is not used
 _REPLACEMENT = "\ufffd"
 
 
@@ -37,30 +44,47 @@ class RefusedLine:
     detail: str | None
 
 
+class _Text:
+    """A file's bytes and where its lines end, to cut out a line by number (1-based)."""
+
+    def __init__(self, path: Path) -> None:
+        self.data = path.read_bytes()
+        self.ends = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == 0x0A)
+
+    def line(self, number: int) -> bytes:
+        start = int(self.ends[number - 2]) + 1 if number > 1 else 0
+        end = int(self.ends[number - 1]) if number - 1 < self.ends.size else len(self.data)
+        return self.data[start:end]
+
+    def lines(self) -> list[bytes]:
+        return self.data.split(b"\n")
+
+
 @dataclass
 class ParsedBatch:
-    """The rows of a batch (schema columns + file index, line, file device) and what was not."""
+    """Rows (schema columns + file, line, device rank, flags) and the lines that are not rows."""
 
+    logs: list[ReadableLog]
     rows: pl.DataFrame
     refused: list[RefusedLine]
     skipped: Counter[tuple[int, str]]  # (file index, blank or header) -> lines
-    texts: dict[int, list[bytes]] = field(default_factory=dict)
+    texts: dict[int, _Text] = field(default_factory=dict)
 
-    def line_text(self, logs: list[ReadableLog], file: int, line: int) -> str:
-        """A line of a file as the parser saw it (files are read at most once per batch)."""
-        lines = _file_lines(self.texts, logs[file].parse_path, file)
-        return lines[line - 1].decode("utf-8", errors="replace") if line <= len(lines) else ""
+    def text(self, file: int) -> _Text:
+        """A file's text, read at most once per batch."""
+        if file not in self.texts:
+            self.texts[file] = _Text(self.logs[file].parse_path)
+        return self.texts[file]
+
+    def line_text(self, file: int, line: int) -> str:
+        """A line of a file as the parser saw it."""
+        return self.text(file).line(line).decode("utf-8", errors="replace")
 
 
-def _file_lines(cache: dict[int, list[bytes]], path: Path, file: int) -> list[bytes]:
-    if file not in cache:
-        cache[file] = path.read_bytes().split(b"\n")
-    return cache[file]
-
-
-def _scan(log: ReadableLog, index: int, schema: ReadingsSchema) -> pl.LazyFrame:
+def _scan(log: ReadableLog, index: int, rank: int, schema: ReadingsSchema) -> pl.LazyFrame:
     types: dict[str, pl.DataType] = {TIMESTAMP_COLUMN: pl.String(), DEVICE_COLUMN: pl.String()}
     types.update({sensor: pl.Float32() for sensor in schema.sensors})
+    device = pl.col(DEVICE_COLUMN)
     return (
         pl.scan_csv(
             log.parse_path,
@@ -74,32 +98,40 @@ def _scan(log: ReadableLog, index: int, schema: ReadingsSchema) -> pl.LazyFrame:
         )
         .with_row_index(LINE, offset=2)  # the header is line 1
         .with_columns(
-            pl.lit(index, pl.UInt32).alias(FILE), pl.lit(log.device_id).alias(FILE_DEVICE)
+            pl.col(TIMESTAMP_COLUMN).str.strptime(
+                pl.Datetime("us"), TIMESTAMP_FORMAT, strict=False
+            ),
+            # `ts, device-0001 ,...` is that device
+            device.str.strip_chars(" \t"),
+            pl.lit(index, pl.UInt32).alias(FILE),
+            pl.lit(rank, pl.UInt32).alias(DEVICE_RANK),
         )
-    )
-
-
-def _typed(frame: pl.DataFrame, schema: ReadingsSchema) -> pl.DataFrame:
-    """The timestamp parsed and the device id trimmed (`ts, device-0001 ,...` is that device)."""
-    return frame.with_columns(
-        pl.col(TIMESTAMP_COLUMN).str.strptime(pl.Datetime("us"), TIMESTAMP_FORMAT, strict=False),
-        pl.col(DEVICE_COLUMN).str.strip_chars(" \t"),
+        .with_columns((device != log.device_id).fill_null(True).alias(WRONG_DEVICE))
     )
 
 
 def _flag(schema: ReadingsSchema) -> pl.Expr:
-    """Rows the fast pass may have misread: any NULL, or a device id that was not UTF-8."""
-    return pl.any_horizontal(pl.col(c).is_null() for c in schema.columns) | pl.col(
-        DEVICE_COLUMN
-    ).str.contains(_REPLACEMENT, literal=True)
+    """A NULL, or a device id that was not UTF-8: the fast pass may have misread the line."""
+    return (
+        pl.any_horizontal(pl.col(c).is_null() for c in schema.columns)
+        | pl.col(DEVICE_COLUMN).str.contains(_REPLACEMENT, literal=True)
+    ).alias(FLAGGED)
+
+
+def _ranks(logs: list[ReadableLog]) -> list[int]:
+    """Each file's device rank; the batch is in name order, a device's files side by side."""
+    ranks: list[int] = []
+    for i, log in enumerate(logs):
+        same = i > 0 and logs[i - 1].device_id == log.device_id
+        ranks.append(ranks[-1] if same else (ranks[-1] + 1 if ranks else 0))
+    return ranks
 
 
 def _extra_field_lines(
-    logs: list[ReadableLog],
+    batch: ParsedBatch,
     schema: ReadingsSchema,
     clean_counts: dict[int, int],
     flagged: dict[int, list[int]],
-    texts: dict[int, list[bytes]],
 ) -> dict[int, list[int]]:
     """Lines the fast pass read as clean that have too many fields, per file.
 
@@ -109,73 +141,63 @@ def _extra_field_lines(
     """
     expected = len(schema.columns) - 1
     extra: dict[int, list[int]] = {}
-    for index, log in enumerate(logs):
-        clean = clean_counts.get(index, 0)
+    for index, log in enumerate(batch.logs):
+        numbers = flagged.get(index, [])
         if log.commas >= 0:
-            lines = _file_lines(texts, log.parse_path, index) if flagged.get(index) else []
-            known = expected + sum(lines[n - 1].count(b",") for n in flagged.get(index, []))
-            if log.commas == known + clean * expected:
+            text = batch.text(index) if numbers else None
+            known = sum(text.line(n).count(b",") for n in numbers) if text else 0
+            if log.commas == expected + known + clean_counts.get(index, 0) * expected:
                 continue
-        lines = _file_lines(texts, log.parse_path, index)
-        skip = set(flagged.get(index, []))
+        skip = set(numbers)
         found = [
             number
-            for number, text in enumerate(lines[1:], start=2)
-            if number not in skip and text.count(b",") > expected
+            for number, line in enumerate(batch.text(index).lines()[1:], start=2)
+            if number not in skip and line.count(b",") > expected
         ]
         if found:
             extra[index] = found
     return extra
 
 
-def _judge(
-    logs: list[ReadableLog],
-    schema: ReadingsSchema,
-    lines: Iterable[tuple[int, int]],
-    texts: dict[int, list[bytes]],
-) -> tuple[list[dict[str, object]], list[RefusedLine], Counter[tuple[int, str]]]:
+def _judge(batch: ParsedBatch, schema: ReadingsSchema, flagged: dict[int, list[int]]) -> None:
+    """Each flagged line: a repaired row (appended to the rows), refused, or skipped."""
     repaired: list[dict[str, object]] = []
-    refused: list[RefusedLine] = []
-    skipped: Counter[tuple[int, str]] = Counter()
-    for file, line in lines:
-        text = _file_lines(texts, logs[file].parse_path, file)[line - 1]
-        verdict = refusal(text.decode("utf-8", errors="replace"), schema)
-        if isinstance(verdict, Refusal):
-            if verdict.kind is not None:
-                skipped[(file, verdict.kind)] += 1
+    ranks = _ranks(batch.logs)
+    for file in sorted(flagged):
+        device = batch.logs[file].device_id
+        for line in sorted(flagged[file]):
+            verdict = refusal(batch.line_text(file, line), schema)
+            if not isinstance(verdict, Refusal):
+                extra = {FILE: file, LINE: line, DEVICE_RANK: ranks[file], FLAGGED: False}
+                repaired.append(
+                    {**verdict, **extra, WRONG_DEVICE: verdict.get(DEVICE_COLUMN) != device}
+                )
+            elif verdict.kind is not None:
+                batch.skipped[(file, verdict.kind)] += 1
             else:
-                refused.append(RefusedLine(file, line, verdict.reason or "", verdict.detail))
-        else:
-            repaired.append({**verdict, LINE: line, FILE: file, FILE_DEVICE: logs[file].device_id})
-    return repaired, refused, skipped
+                batch.refused.append(RefusedLine(file, line, verdict.reason or "", verdict.detail))
+    if repaired:
+        rows = pl.from_dicts(repaired, schema=batch.rows.schema)
+        batch.rows = pl.concat([batch.rows, rows], rechunk=False)
 
 
 def parse_batch(logs: list[ReadableLog], schema: ReadingsSchema) -> ParsedBatch:
     """Every line of `logs` as a typed row, a refused line or a skipped one (blank, header)."""
-    frame = _typed(
-        pl.concat([_scan(log, i, schema) for i, log in enumerate(logs)]).collect(), schema
-    )
-    flag = frame.select(_flag(schema)).to_series()
-    flagged_rows = frame.filter(flag).select(FILE, LINE)
-    clean = frame.filter(~flag)
+    ranks = _ranks(logs)
+    scans = [_scan(log, i, ranks[i], schema) for i, log in enumerate(logs)]
+    rows = pl.concat(scans).with_columns(_flag(schema)).collect()
+    batch = ParsedBatch(logs, rows, [], Counter())
+    marks = batch.rows.select(FILE, LINE, FLAGGED)
     flagged: dict[int, list[int]] = {}
-    for file, line in flagged_rows.iter_rows():
+    for file, line in marks.filter(pl.col(FLAGGED)).select(FILE, LINE).iter_rows():
         flagged.setdefault(file, []).append(line)
-    clean_counts = dict(clean.group_by(FILE).len().iter_rows())
-    texts: dict[int, list[bytes]] = {}
-    extra = _extra_field_lines(logs, schema, clean_counts, flagged, texts)
+    clean_counts = dict(marks.filter(~pl.col(FLAGGED)).group_by(FILE).len().iter_rows())
+    extra = _extra_field_lines(batch, schema, clean_counts, flagged)
     if extra:
-        ragged = pl.DataFrame(
-            [(f, n) for f, numbers in extra.items() for n in numbers],
-            schema={FILE: pl.UInt32, LINE: pl.UInt32},
-            orient="row",
-        )
-        clean = clean.join(ragged, on=[FILE, LINE], how="anti", maintain_order="left")
+        keys = [f * 2**32 + n for f, numbers in extra.items() for n in numbers]
+        ragged = (pl.col(FILE).cast(pl.UInt64) * 2**32 + pl.col(LINE)).is_in(keys)
+        batch.rows = batch.rows.with_columns((pl.col(FLAGGED) | ragged).alias(FLAGGED))
         for file, numbers in extra.items():
             flagged.setdefault(file, []).extend(numbers)
-    to_judge = [(f, n) for f in sorted(flagged) for n in sorted(flagged[f])]
-    repaired, refused, skipped = _judge(logs, schema, to_judge, texts)
-    if repaired:
-        extra_rows = pl.from_dicts(repaired, schema=clean.schema)
-        clean = pl.concat([clean, extra_rows])
-    return ParsedBatch(rows=clean, refused=refused, skipped=skipped, texts=texts)
+    _judge(batch, schema, flagged)
+    return batch

@@ -42,6 +42,7 @@ REPEATED_HEADER = "header"
 BLANK_LINE = "blank"
 
 FILE_DEVICE = "file_device"
+WRONG_DEVICE = "wrong_device"
 REASON = "reason"
 DETAIL = "detail"
 
@@ -64,54 +65,68 @@ def first_out_of_range_column(schema: ReadingsSchema) -> pl.Expr:
     )
 
 
-def row_rules(schema: ReadingsSchema, day: date) -> tuple[pl.Expr, pl.Expr]:
-    """`reason` and `detail` of the first row rule a row breaks (both NULL for a good row).
+def row_reason(schema: ReadingsSchema, day: date) -> pl.Expr:
+    """The first row rule a row breaks, or NULL: cheap enough for every row of the day.
 
-    The frame needs the schema's columns plus `file_device` (the device its file name declares).
-    Duplicates are found afterwards, among the rows these rules let through (`duplicate_rule`).
+    The frame needs the schema's columns plus `wrong_device` (the device id is NULL or not the
+    one its file name declares). Duplicates are found afterwards, among the rows these rules let
+    through, sorted by device, time and line order (`repeated_reading`).
     """
-    ts, dev, file_device = pl.col(TIMESTAMP_COLUMN), pl.col(DEVICE_COLUMN), pl.col(FILE_DEVICE)
+    ts = pl.col(TIMESTAMP_COLUMN)
     start = datetime.combine(day, datetime.min.time())
     end = start + timedelta(days=1)
-    bad_column = first_out_of_range_column(schema)
-    mismatch = dev.is_null() | (dev != file_device)
-    outside = (ts < start) | (ts >= end)
-    reason = (
+    out_of_range = pl.any_horizontal(_outside_range(s) for s in schema.sensors)
+    return (
         pl.when(ts.is_null())
         .then(pl.lit(MISSING_TIMESTAMP))
-        .when(mismatch)
+        .when(pl.col(WRONG_DEVICE))
         .then(pl.lit(DEVICE_MISMATCH))
-        .when(outside)
+        .when((ts < start) | (ts >= end))
         .then(pl.lit(OUTSIDE_DAY))
-        .when(bad_column.is_not_null())
+        .when(out_of_range)
         .then(pl.lit(OUT_OF_RANGE))
+        .alias(REASON)
     )
-    detail = (
-        pl.when(ts.is_null())
-        .then(pl.lit(None, pl.String))
-        .when(mismatch)
+
+
+def rule_detail(schema: ReadingsSchema, day: date) -> pl.Expr:
+    """The detail of `reason` (a row rule's), naming the value: for the few refused rows only.
+
+    Needs the schema's columns, `reason` and `file_device`.
+    """
+    ts, dev, reason = pl.col(TIMESTAMP_COLUMN), pl.col(DEVICE_COLUMN), pl.col(REASON)
+    return (
+        pl.when(reason == DEVICE_MISMATCH)
         .then(
             pl.concat_str(
-                pl.lit("device_id "), dev.fill_null("NULL"), pl.lit(" in file of "), file_device
+                pl.lit("device_id "),
+                dev.fill_null("NULL"),
+                pl.lit(" in file of "),
+                pl.col(FILE_DEVICE),
             )
         )
-        .when(outside)
+        .when(reason == OUTSIDE_DAY)
         .then(pl.concat_str(ts.dt.to_string(TIMESTAMP_FORMAT), pl.lit(f" is not on {day}")))
-        .when(bad_column.is_not_null())
-        .then(pl.concat_str(bad_column, pl.lit(f" outside [{VALUE_MIN:g}, {VALUE_MAX:g}]")))
+        .when(reason == OUT_OF_RANGE)
+        .then(
+            pl.concat_str(
+                first_out_of_range_column(schema),
+                pl.lit(f" outside [{VALUE_MIN:g}, {VALUE_MAX:g}]"),
+            )
+        )
+        .when(reason == DUPLICATE)
+        .then(pl.concat_str(pl.lit("repeat of "), ts.dt.to_string(TIMESTAMP_FORMAT)))
+        .alias(DETAIL)
     )
-    return reason.alias(REASON), detail.alias(DETAIL)
 
 
-def duplicate_rule() -> tuple[pl.Expr, pl.Expr]:
-    """On good rows sorted by (device, timestamp, line order): every copy after the first."""
-    ts, dev = pl.col(TIMESTAMP_COLUMN), pl.col(DEVICE_COLUMN)
-    repeat = (dev == dev.shift(1)) & (ts == ts.shift(1))
-    reason = pl.when(repeat).then(pl.lit(DUPLICATE))
-    detail = pl.when(repeat).then(
-        pl.concat_str(pl.lit("repeat of "), ts.dt.to_string(TIMESTAMP_FORMAT))
-    )
-    return reason.alias(REASON), detail.alias(DETAIL)
+def repeated_reading(device: str) -> pl.Expr:
+    """On good rows sorted by (device, timestamp, line order): every copy after the first.
+
+    `device` is any column that identifies the device (its rank in the batch is cheaper to
+    sort by than its id)."""
+    ts, dev = pl.col(TIMESTAMP_COLUMN), pl.col(device)
+    return ((dev == dev.shift(1)) & (ts == ts.shift(1))).fill_null(False)
 
 
 @dataclass(frozen=True)
