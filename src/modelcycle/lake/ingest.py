@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
@@ -57,8 +58,10 @@ from modelcycle.lake.screening import (
     ScreenedDay,
     screen_files,
 )
-from modelcycle.settings import Settings
 from modelcycle.storage import ObjectStore
+
+if TYPE_CHECKING:  # pydantic's import is half a second of every ingest process
+    from modelcycle.settings import Settings
 
 log = structlog.get_logger(__name__)
 
