@@ -88,9 +88,11 @@ def _scan(log: ReadableLog, index: int, rank: int, schema: ReadingsSchema) -> pl
     return (
         pl.scan_csv(
             log.parse_path,
-            schema=types,
-            has_header=False,
-            skip_lines=1,  # the header, checked at screening (spaces may surround its names)
+            # The header (checked at screening; spaces may surround its names) sets the field
+            # count, so a short first row cannot; the day's names and types replace its own.
+            has_header=True,
+            new_columns=list(types),
+            schema_overrides=types,
             quote_char=None,
             ignore_errors=True,
             truncate_ragged_lines=True,
