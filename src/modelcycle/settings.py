@@ -62,9 +62,6 @@ class Settings(BaseSettings):
     gcs_endpoint_url: str | None = Field(
         default=None, description="GCS endpoint (e.g. an emulator), used without credentials."
     )
-    ingest_memory_limit: str | None = Field(
-        default=None, description="DuckDB memory limit for ingest, e.g. '2GB'; batches bound it."
-    )
     ingest_batch_files: int = Field(default=100, ge=1, description="Device logs per ingest batch.")
     serving_alias: str = Field(default="champion", description="Registry alias the API serves.")
     serving_poll_seconds: float = Field(

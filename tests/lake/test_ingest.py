@@ -285,3 +285,15 @@ def test_unreachable_lake_fails_before_any_file_is_parsed(
     with pytest.raises(StorageError, match="s3://fleet/lake"):
         ingest_day(DAY, raw=open_store(str(tmp_path / "raw")), lake=lake, on_progress=parsed.append)
     assert parsed == []
+
+
+def test_truncated_first_row_costs_only_its_line(tmp_path: Path) -> None:
+    device = "device-0000"
+    truncated = good_line(device, 0)[:25]
+    write_log(tmp_path / "raw", device, [truncated, good_line(device, 1), good_line(device, 2)])
+    report, lake_root = _ingest(tmp_path)
+    assert [(r["line"], r["reason"]) for r in _quarantined_rows(lake_root)] == [
+        (2, "truncated line")
+    ]
+    assert report.rows_written == 2
+    assert report.balanced

@@ -1,13 +1,14 @@
 """Ingest one day of raw device logs into a validated, typed, sorted Parquet partition.
 
 Both stores are checked first, so an unreachable one fails in a second, not after the parse.
-Files are screened (`lake.screening`): text variants DuckDB misreads get a plain copy. DuckDB then
-parses the CSV with a fixed schema and keeps every line its parser refuses (`store_rejects`), so
-a garbled or truncated line is quarantined with its text and line number instead of failing the
-day. Accepted rows then pass the SQL rules of `lake.rules`. Files are taken in device order, a
-batch at a time, which bounds memory and keeps the output sorted by (device_id, timestamp)
-without a global sort. Before anything is published, every file's physical lines must add up to
-what was written, quarantined or skipped (`lake.ledger`).
+Files are screened (`lake.screening`): text variants a CSV reader misreads get a plain copy.
+polars then parses the files with the day's fixed schema (`lake.parse`): the same reader as a
+bare scan_csv, so validation costs little on top of it. A line it cannot read is quarantined
+with its text and line number instead of failing the day. Parsed rows then pass the rules of
+`lake.rules`, as polars expressions on the batch. Files are taken in device order, a batch at a
+time, which bounds memory and keeps the output sorted by (device_id, timestamp) without a global
+sort. Before anything is published, every file's physical lines must add up to what was
+written, quarantined or skipped (`lake.ledger`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
@@ -29,19 +31,24 @@ import structlog
 from modelcycle.errors import DataNotFoundError, ModelcycleError, StorageError
 from modelcycle.lake import layout
 from modelcycle.lake.ledger import FileAccount, balance_lines
+from modelcycle.lake.parse import DEVICE_RANK, FILE, FLAGGED, LINE, ParsedBatch, parse_batch
 from modelcycle.lake.quarantine import (
     QUARANTINE_FILES_SCHEMA,
     QUARANTINE_ROWS_SCHEMA,
+    QuarantinedRow,
     restore_original_lines,
+    table_of,
 )
 from modelcycle.lake.report import IngestReport
 from modelcycle.lake.rules import (
     BLANK_LINE,
+    DUPLICATE,
+    FILE_DEVICE,
+    REASON,
     REPEATED_HEADER,
-    parser_reason_sql,
-    raw_line_sql,
-    row_checks_sql,
-    skipped_line_sql,
+    repeated_reading,
+    row_reason,
+    rule_detail,
 )
 from modelcycle.lake.schema import DEVICE_COLUMN, TIMESTAMP_COLUMN, ReadingsSchema
 from modelcycle.lake.screening import (
@@ -51,30 +58,26 @@ from modelcycle.lake.screening import (
     ScreenedDay,
     screen_files,
 )
-from modelcycle.settings import Settings
-from modelcycle.storage import ObjectStore, duck
+from modelcycle.storage import ObjectStore
+
+if TYPE_CHECKING:  # pydantic's import is half a second of every ingest process
+    from modelcycle.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 ProgressCallback = Callable[[int], None]
+ROW = "row"
+REPEAT = "repeat"
 
 
 @dataclass(frozen=True)
 class IngestOptions:
-    memory_limit: str | None = None
     batch_files: int = 100
-    threads: int = 2
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestOptions:
         """As configured (MODELCYCLE_INGEST_*): the CLI and the Dagster asset ingest alike."""
-        return cls(
-            memory_limit=settings.ingest_memory_limit, batch_files=settings.ingest_batch_files
-        )
-
-
-def _sql_list(paths: list[Path]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+        return cls(batch_files=settings.ingest_batch_files)
 
 
 def _fetch_raw_files(raw: ObjectStore, day: date, scratch: Path) -> list[RawFile]:
@@ -97,127 +100,83 @@ def _fetch_raw_files(raw: ObjectStore, day: date, scratch: Path) -> list[RawFile
 
 
 class _BatchIngester:
-    """Runs the batches of one day on one DuckDB connection and collects the quarantine."""
+    """Runs the batches of one day and collects the quarantine and the per-file counts."""
 
-    def __init__(self, schema: ReadingsSchema, day: date, scratch: Path, options: IngestOptions):
+    def __init__(self, schema: ReadingsSchema, day: date):
         self.schema = schema
         self.day = day
-        self.con = duck.connect(options.threads)
-        if options.memory_limit:
-            # A tight limit makes DuckDB's CSV reader several times slower; batches bound memory.
-            self.con.execute(f"SET memory_limit = '{options.memory_limit}'")
-        self.con.execute(f"SET temp_directory = '{scratch / 'duckdb-spill'}'")
-        self.con.execute("SET preserve_insertion_order = true")
-        self.con.execute(
-            "CREATE TABLE quarantine (file VARCHAR, line BIGINT, reason VARCHAR, "
-            "detail VARCHAR, raw_line VARCHAR)"
-        )
-        self.con.execute("CREATE TABLE skipped (file VARCHAR, line BIGINT, kind VARCHAR)")
+        self.reason = row_reason(schema, day)
+        self.detail = rule_detail(schema, day)
+        self.quarantine: list[QuarantinedRow] = []
         self.written: Counter[str] = Counter()
+        self.skipped: Counter[tuple[str, str]] = Counter()
         self.devices: set[str] = set()
 
-    def _read_csv_sql(self, files: list[ReadableLog], batch: int) -> str:
-        columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in self.schema.duckdb_columns().items())
-        paths = _sql_list([f.parse_path for f in files])
-        # Plain copies keep a .gz name: what DuckDB reads is never compressed.
-        return (
-            f"read_csv({paths}, header = true, columns = {columns}}}, compression = 'none', "
-            "auto_detect = false, delim = ',', quote = '', escape = '', new_line = '\\n', "
-            "timestampformat = '%Y-%m-%d %H:%M:%S', filename = true, store_rejects = true, "
-            f"rejects_table = 'rejects_{batch}', rejects_scan = 'scans_{batch}')"
+    def run_batch(self, files: list[ReadableLog], writer: pq.ParquetWriter) -> None:
+        parsed = parse_batch(files, self.schema)
+        wide = parsed.rows
+        # The rules and the order on narrow columns; the wide rows are copied once, when taken.
+        keys = (
+            wide.select(FILE, LINE, DEVICE_RANK, TIMESTAMP_COLUMN, FLAGGED, self.reason)
+            .with_row_index(ROW)
+            .filter(~pl.col(FLAGGED))
         )
+        good = (
+            keys.filter(pl.col(REASON).is_null())
+            .sort(DEVICE_RANK, TIMESTAMP_COLUMN, FILE, LINE)
+            .with_columns(repeated_reading(DEVICE_RANK).alias(REPEAT))
+        )
+        refused = pl.concat(
+            [
+                keys.filter(pl.col(REASON).is_not_null()).select(ROW, REASON),
+                good.filter(pl.col(REPEAT)).select(ROW, pl.lit(DUPLICATE).alias(REASON)),
+            ]
+        )
+        self._quarantine(parsed, wide, refused)
+        accepted = wide.select(
+            pl.col(self.schema.columns).gather(good.filter(~pl.col(REPEAT)).get_column(ROW))
+        )
+        written = good.filter(~pl.col(REPEAT)).group_by(FILE).len()
+        for file, count in written.iter_rows():
+            self.written[files[file].name] += int(count)
+        for (file, kind), count in parsed.skipped.items():
+            self.skipped[(files[file].name, kind)] += count
+        if accepted.height:
+            table = accepted.to_arrow().cast(self.schema.arrow_schema())
+            writer.write_table(table)
+        self.devices.update(accepted.get_column(DEVICE_COLUMN).unique().to_list())
 
-    def run_batch(self, files: list[ReadableLog], batch: int, writer: pq.ParquetWriter) -> None:
-        columns = ", ".join(f'"{c}"' for c in self.schema.columns)
-        # A device id padded with spaces or tabs (`ts, device-0001, ...`) is still that device.
-        parsed_columns = ", ".join(
-            f'trim("{c}", \' \' || chr(9)) AS "{c}"' if c == DEVICE_COLUMN else f'"{c}"'
-            for c in self.schema.columns
+    def _quarantine(self, parsed: ParsedBatch, wide: pl.DataFrame, refused: pl.DataFrame) -> None:
+        """The refused rows with their details, and the lines the parser refused."""
+        files = parsed.logs
+        devices = pl.Series([log.device_id for log in files], dtype=pl.String)
+        rows = wide.select(pl.all().gather(refused.get_column(ROW)))
+        rows = rows.with_columns(
+            refused.get_column(REASON),
+            devices.gather(rows.get_column(FILE)).alias(FILE_DEVICE),
         )
-        # rowid follows the files' line order (insertion order is preserved), so it identifies a
-        # row and decides which of two duplicates is kept, at no cost.
-        self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE parsed AS
-            SELECT {parsed_columns},
-                regexp_extract(filename, '(device-[0-9]{{4}})\\.csv(\\.gz)?$', 1) AS file_device,
-                parse_filename(filename) AS file
-            FROM {self._read_csv_sql(files, batch)}"""
-        )
-        checks = row_checks_sql(
-            "(SELECT *, rowid AS line_order FROM parsed) AS rows", self.schema, self.day
-        )
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE bad AS SELECT line_order, reason, detail "
-            f"FROM ({checks}) WHERE reason IS NOT NULL"
-        )
-        self.con.execute(
-            f"""INSERT INTO quarantine
-            SELECT p.file, NULL, b.reason, b.detail, {raw_line_sql(self.schema)}
-            FROM parsed p JOIN bad b ON p.rowid = b.line_order"""
-        )
-        self._triage_parser_rejects(batch)
-        good = "rowid NOT IN (SELECT line_order FROM bad)"
-        accepted = self.con.sql(
-            f"SELECT {columns} FROM parsed WHERE {good} "
-            f'ORDER BY "{DEVICE_COLUMN}", "{TIMESTAMP_COLUMN}"'
-        ).to_arrow_table()
-        for name, count in self.con.execute(
-            f"SELECT file, count(*) FROM parsed WHERE {good} GROUP BY file"
-        ).fetchall():
-            self.written[name] += int(count)
-        if accepted.num_rows:
-            writer.write_table(accepted.cast(self.schema.arrow_schema()))
-        self.devices.update(accepted.column(DEVICE_COLUMN).unique().to_pylist())
-        self.con.execute(f"DROP TABLE rejects_{batch}; DROP TABLE scans_{batch}")
-
-    def _triage_parser_rejects(self, batch: int) -> None:
-        """Each refused line once: a blank line or repeated header is skipped, the rest quarantined.
-
-        A line can have several parser errors; the first column's decides its reason.
-        """
-        self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE refused AS
-            SELECT parse_filename(s.file_path) AS file, e.line, e.csv_line, e.error_message,
-                {parser_reason_sql()} AS reason, {skipped_line_sql(self.schema)} AS skip
-            FROM rejects_{batch} e
-            JOIN scans_{batch} s USING (scan_id, file_id)
-            QUALIFY row_number() OVER (
-                PARTITION BY e.scan_id, e.file_id, e.line ORDER BY e.column_idx
-            ) = 1"""
-        )
-        self.con.execute(
-            "INSERT INTO skipped SELECT file, line, skip FROM refused WHERE skip IS NOT NULL"
-        )
-        self.con.execute(
-            "INSERT INTO quarantine SELECT file, line, reason, error_message, csv_line "
-            "FROM refused WHERE skip IS NULL"
-        )
+        details = rows.select(FILE, LINE, REASON, self.detail)
+        for file, line, reason, detail in details.iter_rows():
+            text = parsed.line_text(file, line)
+            self.quarantine.append(QuarantinedRow(files[file].name, line, reason, detail, text))
+        for refusal in parsed.refused:
+            text = parsed.line_text(refusal.file, refusal.line)
+            name = files[refusal.file].name
+            row = QuarantinedRow(name, refusal.line, refusal.reason, refusal.detail, text)
+            self.quarantine.append(row)
 
     def accounts(self) -> dict[str, FileAccount]:
         """What became of each file's lines, for the ledger."""
         accounts = {name: FileAccount(written=count) for name, count in self.written.items()}
-        for name, count in self.con.execute(
-            "SELECT file, count(*) FROM quarantine GROUP BY file"
-        ).fetchall():
-            accounts.setdefault(name, FileAccount()).quarantined = int(count)
-        for name, kind, count in self.con.execute(
-            "SELECT file, kind, count(*) FROM skipped GROUP BY file, kind"
-        ).fetchall():
+        for name, count in Counter(row.file for row in self.quarantine).items():
+            accounts.setdefault(name, FileAccount()).quarantined = count
+        for (name, kind), count in self.skipped.items():
             account = accounts.setdefault(name, FileAccount())
             if kind == REPEATED_HEADER:
-                account.repeated_headers = int(count)
+                account.repeated_headers = count
             elif kind == BLANK_LINE:
-                account.blank = int(count)
+                account.blank = count
         return accounts
-
-    def quarantine_table(self) -> pa.Table:
-        table = self.con.sql(
-            "SELECT * FROM quarantine ORDER BY file, line NULLS LAST, reason"
-        ).to_arrow_table()
-        return table.cast(QUARANTINE_ROWS_SCHEMA)
-
-    def close(self) -> None:
-        self.con.close()
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -228,21 +187,16 @@ def _publish(
     lake: ObjectStore,
     day: date,
     scratch: Path,
-    quarantine_rows: pa.Table,
+    quarantined: list[QuarantinedRow],
     rejected: list[RejectedFile],
     report: IngestReport,
 ) -> None:
     """Quarantine first, then the partition, then the report: each one atomic."""
     rows_path = scratch / "quarantine-rows.parquet"
     files_path = scratch / "quarantine-files.parquet"
-    _write_parquet(quarantine_rows, rows_path)
-    _write_parquet(
-        pa.Table.from_pylist(
-            [{"file": r.name, "reason": r.reason} for r in rejected],
-            schema=QUARANTINE_FILES_SCHEMA,
-        ),
-        files_path,
-    )
+    _write_parquet(table_of([r.as_tuple() for r in quarantined], QUARANTINE_ROWS_SCHEMA), rows_path)
+    files = [(r.name, r.reason) for r in rejected]
+    _write_parquet(table_of(files, QUARANTINE_FILES_SCHEMA), files_path)
     lake.put_file(rows_path, layout.quarantine_rows(day))
     lake.put_file(files_path, layout.quarantine_files(day))
     lake.put_file(scratch / "readings.parquet", layout.readings_partition(day))
@@ -307,29 +261,23 @@ def ingest_day(
         report = _new_report(day, raw, lake, files, screened)
         if on_progress and screened.rejected:
             on_progress(len(screened.rejected))
-        ingester = _BatchIngester(screened.schema, day, scratch, options)
+        ingester = _BatchIngester(screened.schema, day)
         try:
             _run_batches(ingester, screened.accepted, scratch, options, on_progress)
-            quarantine_rows = ingester.quarantine_table()
-            accounts = ingester.accounts()
-        except duckdb.Error as error:
-            raise ModelcycleError(f"ingest of {day} failed in DuckDB: {error}") from error
-        finally:
-            ingester.close()
-        lines = balance_lines(day, screened.accepted, accounts)
-        quarantine_rows = restore_original_lines(quarantine_rows, screened.accepted)
+        except pl.exceptions.PolarsError as error:
+            raise ModelcycleError(f"ingest of {day} failed while parsing: {error}") from error
+        lines = balance_lines(day, screened.accepted, ingester.accounts())
+        quarantined = restore_original_lines(ingester.quarantine, screened.accepted)
         report.lines_read = lines.lines
         report.header_lines = lines.header_lines
         report.blank_lines = lines.blank_lines
         report.rows_written = sum(ingester.written.values())
-        report.rows_quarantined = quarantine_rows.num_rows
+        report.rows_quarantined = len(quarantined)
         report.rows_read = report.rows_written + report.rows_quarantined
         report.devices = len(ingester.devices)
-        report.row_reasons = dict(
-            sorted(Counter(quarantine_rows.column("reason").to_pylist()).items())
-        )
+        report.row_reasons = dict(sorted(Counter(row.reason for row in quarantined).items()))
         report.seconds = round(time.perf_counter() - started, 3)
-        _publish(lake, day, scratch, quarantine_rows, screened.rejected, report)
+        _publish(lake, day, scratch, quarantined, screened.rejected, report)
     log.info(
         "ingested day",
         date=day.isoformat(),
@@ -372,8 +320,8 @@ def _run_batches(
         use_dictionary=[DEVICE_COLUMN],
         column_encoding=dict.fromkeys(sensors, "BYTE_STREAM_SPLIT"),
     ) as writer:
-        for batch, chunk in enumerate(_device_batches(files, options.batch_files)):
-            ingester.run_batch(chunk, batch, writer)
+        for chunk in _device_batches(files, options.batch_files):
+            ingester.run_batch(chunk, writer)
             if on_progress:
                 on_progress(len(chunk))
 

@@ -1,6 +1,6 @@
 """Every physical line of every ingested file is accounted for, or the day is not published.
 
-DuckDB's CSV reader has dropped whole files without a trace (the rows of a CRLF file), and a
+CSV readers have dropped whole files without a trace (DuckDB's, the rows of a CRLF file), and a
 report built from the parser's own counts still balances when that happens. So each file's
 lines, counted on its bytes (`lake.rawtext`), must equal the header, the blank lines, the rows
 written and the rows quarantined. A file that does not add up stops the ingest with an error
@@ -27,7 +27,7 @@ class FileAccount:
     written: int = 0
     quarantined: int = 0
     repeated_headers: int = 0
-    blank: int = 0  # whitespace-only lines, which the parser refuses
+    blank: int = 0  # empty or whitespace-only lines
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ def balance_lines(
 ) -> LineTotals:
     """The day's line totals, or a ModelcycleError naming the files that do not add up.
 
-    Empty lines are the one thing the parser skips silently, so they are counted on the bytes
-    too, but only for a file whose other counts fall short (most files have none).
+    A parser that skips empty lines silently would leave them out of `blank`, so they are
+    counted on the bytes too, but only for a file whose other counts fall short.
     """
     totals = LineTotals(0, 0, 0)
     mismatches: list[str] = []

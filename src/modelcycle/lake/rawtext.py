@@ -1,8 +1,8 @@
-"""A raw log as text, the way real devices write it, made plain before DuckDB parses it.
+"""A raw log as text, the way real devices write it, made plain before it is parsed.
 
 Devices' files differ from the simulator's: gzip compression, a UTF-8 byte-order mark, CRLF or
-bare-CR line endings (mixed, even), quoted fields. DuckDB's CSV reader is fast on plain LF text
-but silently wrong on some of these (the rows of a CRLF file vanish; a bare CR fails the day), so
+bare-CR line endings (mixed, even), quoted fields. CSV readers are fast on plain LF text but
+misread some of these (DuckDB's dropped the rows of a CRLF file; a bare CR splits a line), so
 each file is looked at here first with a few byte scans. Most files pass as they are; the others
 get a plain copy that keeps every line on its line number, so a refused line is still reported
 where it is in the original file. The physical line count made here, on the bytes, is what the
@@ -25,6 +25,7 @@ GZIP_SUFFIX = ".gz"
 UTF8_BOM = b"\xef\xbb\xbf"
 _HEADER_LIMIT = 64 * 1024
 _NEWLINE = 0x0A
+_COMMA = 0x2C
 
 # Variants, as counted in the ingest report (`file_variants`).
 GZIP = "gzip"
@@ -46,6 +47,7 @@ class UnreadableLogError(Exception):
 class LogText:
     header: str
     lines: int
+    commas: int  # in the whole text: lets the parser prove no line has too many fields
     variants: tuple[str, ...]
     plain: bytes | None  # LF text to parse instead of the file; None: the file is plain already
 
@@ -60,8 +62,15 @@ def count_lines(text: bytes | mmap.mmap) -> int:
     return lines
 
 
+def count_commas(text: bytes | mmap.mmap) -> int:
+    view = np.frombuffer(text, dtype=np.uint8)
+    commas = int(np.count_nonzero(view == _COMMA))
+    del view  # as in count_lines
+    return commas
+
+
 def count_empty_lines(text: bytes) -> int:
-    """Lines of LF text with nothing on them (DuckDB skips those without a trace)."""
+    """Lines of LF text with nothing on them (some CSV readers skip those without a trace)."""
     ends = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == _NEWLINE)
     if not ends.size:
         return 0
@@ -120,7 +129,13 @@ def _log_text(text: bytes | mmap.mmap, variants: tuple[str, ...], plain: bytes |
     header = _header(text[:_HEADER_LIMIT])
     if not header.strip() and not text[:].strip():
         raise UnreadableLogError("empty file")
-    return LogText(header=header, lines=count_lines(text), variants=variants, plain=plain)
+    return LogText(
+        header=header,
+        lines=count_lines(text),
+        commas=count_commas(text),
+        variants=variants,
+        plain=plain,
+    )
 
 
 def _plain_text(name: str, data: bytes) -> tuple[bytes, tuple[str, ...]]:
@@ -156,7 +171,7 @@ def read_log(name: str, path: Path) -> LogText:
     """The file's header, physical line count and plain text (when it is not plain already).
 
     A plain file is only mapped and scanned (a few byte searches and a newline count, no copy):
-    this runs on every file of the day, before DuckDB reads it.
+    this runs on every file of the day, before the parser reads it.
     """
     try:
         with path.open("rb") as handle:

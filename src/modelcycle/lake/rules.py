@@ -1,17 +1,24 @@
-"""Row validation as SQL, so the same rules can run on DuckDB here and on Spark for big fleets.
+"""The rules a day's rows must pass, as polars expressions, and the reasons a line is refused.
 
 Every row of a day's logs ends in exactly one place: the readings table, or the quarantine with
 one reason (the first rule it breaks). Reasons are a short category plus a detail naming the
 column or value, so the ingest report can count by category and a person can find the line.
+Row rules are vectorised expressions over the parsed batch (the same engine as the parser, no
+copy); the line rules (`refusal`) run in Python, only on the few lines the fast parse flagged.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import polars as pl
 
 from modelcycle.lake.schema import (
     DEVICE_COLUMN,
     TIMESTAMP_COLUMN,
+    TIMESTAMP_FORMAT,
     VALUE_MAX,
     VALUE_MIN,
     ReadingsSchema,
@@ -34,116 +41,159 @@ HEADER_LINE_OTHER_COLUMNS = "header line with other columns"
 REPEATED_HEADER = "header"
 BLANK_LINE = "blank"
 
-# Parser error types (DuckDB's reject_errors.error_type) mapped to our categories.
-PARSER_ERROR_REASONS = {
-    "MISSING COLUMNS": TOO_FEW_FIELDS,
-    "TOO MANY COLUMNS": TOO_MANY_FIELDS,
-    "UNQUOTED VALUE": GARBLED_LINE,
-    "LINE SIZE OVER MAXIMUM": GARBLED_LINE,
-    "INVALID UNICODE": GARBLED_LINE,
-    "INVALID ENCODING": GARBLED_LINE,
-    "INVALID STATE": GARBLED_LINE,
-}
+FILE_DEVICE = "file_device"
+WRONG_DEVICE = "wrong_device"
+REASON = "reason"
+DETAIL = "detail"
+
+_BLANK = re.compile(r"[ \t]*")
+_NOT_HEADER_CHARS = re.compile(r'[ \t"]')
+_REPLACEMENT = "\ufffd"  # what a byte that is not UTF-8 decodes to
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _outside_range(sensor: str) -> pl.Expr:
+    """True for a value outside the physical range, NaN and infinities included; NULL is fine."""
+    value = pl.col(sensor)
+    return value.is_nan() | (value < VALUE_MIN) | (value > VALUE_MAX)
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def first_out_of_range_column(schema: ReadingsSchema) -> str:
-    """SQL naming the first sensor whose value is outside the physical range (NaN/inf included)."""
-    cases = " ".join(
-        f"WHEN NOT ({_quote(s)} BETWEEN {VALUE_MIN} AND {VALUE_MAX}) THEN {_sql_string(s)}"
-        for s in schema.sensors
+def first_out_of_range_column(schema: ReadingsSchema) -> pl.Expr:
+    """The name of the first sensor whose value is out of range, or NULL."""
+    return pl.coalesce(
+        [pl.when(_outside_range(s)).then(pl.lit(s)) for s in schema.sensors]
+        + [pl.lit(None, pl.String)]
     )
-    return f"CASE {cases} END"
 
 
-def row_checks_sql(source: str, schema: ReadingsSchema, day: date) -> str:
-    """Select every row of `source` with `reason` and `detail` (both NULL for a good row).
+def row_reason(schema: ReadingsSchema, day: date) -> pl.Expr:
+    """The first row rule a row breaks, or NULL: cheap enough for every row of the day.
 
-    `source` must have the schema's columns plus `file_device` (the device id the file name
-    declares) and `line_order` (position in the file, so the first of duplicates is kept).
+    The frame needs the schema's columns plus `wrong_device` (the device id is NULL or not the
+    one its file name declares). Duplicates are found afterwards, among the rows these rules let
+    through, sorted by device, time and line order (`repeated_reading`).
     """
-    start = _sql_string(day.isoformat())
-    end = _sql_string((day + timedelta(days=1)).isoformat())
-    ts, dev = _quote(TIMESTAMP_COLUMN), _quote(DEVICE_COLUMN)
-    first_checks = f"""
-        CASE
-            WHEN {ts} IS NULL THEN '{MISSING_TIMESTAMP}'
-            WHEN {dev} IS NULL OR {dev} <> file_device THEN '{DEVICE_MISMATCH}'
-            WHEN {ts} < TIMESTAMP {start} OR {ts} >= TIMESTAMP {end} THEN '{OUTSIDE_DAY}'
-            WHEN bad_column IS NOT NULL THEN '{OUT_OF_RANGE}'
-        END"""
-    first_detail = f"""
-        CASE
-            WHEN {ts} IS NULL THEN NULL
-            WHEN {dev} IS NULL OR {dev} <> file_device
-                THEN 'device_id ' || coalesce({dev}, 'NULL') || ' in file of ' || file_device
-            WHEN {ts} < TIMESTAMP {start} OR {ts} >= TIMESTAMP {end}
-                THEN CAST({ts} AS VARCHAR) || ' is not on ' || {start}
-            WHEN bad_column IS NOT NULL
-                THEN bad_column || ' outside [{VALUE_MIN:g}, {VALUE_MAX:g}]'
-        END"""
-    return f"""
-        WITH ranged AS (
-            SELECT *, {first_out_of_range_column(schema)} AS bad_column FROM {source}
-        ),
-        first_pass AS (
-            SELECT *, {first_checks} AS first_reason, {first_detail} AS first_detail FROM ranged
-        ),
-        ranked AS (
-            SELECT *,
-                CASE WHEN first_reason IS NULL THEN row_number() OVER (
-                    PARTITION BY {dev}, {ts}, first_reason IS NULL ORDER BY line_order
-                ) END AS copy_number
-            FROM first_pass
+    ts = pl.col(TIMESTAMP_COLUMN)
+    start = datetime.combine(day, datetime.min.time())
+    end = start + timedelta(days=1)
+    out_of_range = pl.any_horizontal(_outside_range(s) for s in schema.sensors)
+    return (
+        pl.when(ts.is_null())
+        .then(pl.lit(MISSING_TIMESTAMP))
+        .when(pl.col(WRONG_DEVICE))
+        .then(pl.lit(DEVICE_MISMATCH))
+        .when((ts < start) | (ts >= end))
+        .then(pl.lit(OUTSIDE_DAY))
+        .when(out_of_range)
+        .then(pl.lit(OUT_OF_RANGE))
+        .alias(REASON)
+    )
+
+
+def rule_detail(schema: ReadingsSchema, day: date) -> pl.Expr:
+    """The detail of `reason` (a row rule's), naming the value: for the few refused rows only.
+
+    Needs the schema's columns, `reason` and `file_device`.
+    """
+    ts, dev, reason = pl.col(TIMESTAMP_COLUMN), pl.col(DEVICE_COLUMN), pl.col(REASON)
+    return (
+        pl.when(reason == DEVICE_MISMATCH)
+        .then(
+            pl.concat_str(
+                pl.lit("device_id "),
+                dev.fill_null("NULL"),
+                pl.lit(" in file of "),
+                pl.col(FILE_DEVICE),
+            )
         )
-        SELECT * EXCLUDE (bad_column, first_reason, first_detail, copy_number),
-            CASE WHEN copy_number > 1 THEN '{DUPLICATE}' ELSE first_reason END AS reason,
-            CASE WHEN copy_number > 1 THEN 'repeat of ' || CAST({ts} AS VARCHAR)
-                 ELSE first_detail END AS detail
-        FROM ranked
-    """
-
-
-def raw_line_sql(schema: ReadingsSchema) -> str:
-    """The row written back as a log line, for quarantined rows the parser had accepted."""
-    ts = f"strftime({_quote(TIMESTAMP_COLUMN)}, '%Y-%m-%d %H:%M:%S')"
-    parts = [f"coalesce({ts}, '')", f"coalesce({_quote(DEVICE_COLUMN)}, '')"]
-    parts += [f"coalesce(CAST({_quote(s)} AS VARCHAR), '')" for s in schema.sensors]
-    return "concat_ws(',', " + ", ".join(parts) + ")"
-
-
-def _bare_line_sql() -> str:
-    """The refused line without spaces, tabs and quotes, to compare with a header."""
-    return "regexp_replace(csv_line, '[ \\t\"]', '', 'g')"
-
-
-def skipped_line_sql(schema: ReadingsSchema) -> str:
-    """For a line the parser refused: 'blank', 'header' (the day's, repeated) or NULL (a row)."""
-    return f"""CASE
-        WHEN regexp_full_match(csv_line, '[ \\t]*') THEN '{BLANK_LINE}'
-        WHEN {_bare_line_sql()} = {_sql_string(schema.header)} THEN '{REPEATED_HEADER}'
-    END"""
-
-
-def parser_reason_sql() -> str:
-    """Map DuckDB's reject error type (and column) to our category."""
-    cases = " ".join(
-        f"WHEN error_type = {_sql_string(kind)} THEN {_sql_string(reason)}"
-        for kind, reason in PARSER_ERROR_REASONS.items()
+        .when(reason == OUTSIDE_DAY)
+        .then(pl.concat_str(ts.dt.to_string(TIMESTAMP_FORMAT), pl.lit(f" is not on {day}")))
+        .when(reason == OUT_OF_RANGE)
+        .then(
+            pl.concat_str(
+                first_out_of_range_column(schema),
+                pl.lit(f" outside [{VALUE_MIN:g}, {VALUE_MAX:g}]"),
+            )
+        )
+        .when(reason == DUPLICATE)
+        .then(pl.concat_str(pl.lit("repeat of "), ts.dt.to_string(TIMESTAMP_FORMAT)))
+        .alias(DETAIL)
     )
-    header_start = _sql_string(f"{TIMESTAMP_COLUMN},{DEVICE_COLUMN},")
-    return f"""CASE
-        WHEN starts_with({_bare_line_sql()}, {header_start}) THEN '{HEADER_LINE_OTHER_COLUMNS}'
-        WHEN error_type = 'CAST' AND column_name = '{TIMESTAMP_COLUMN}'
-            THEN '{UNPARSEABLE_TIMESTAMP}'
-        WHEN error_type = 'CAST' THEN '{UNPARSEABLE_VALUE}'
-        {cases}
-        ELSE '{GARBLED_LINE}'
-    END"""
+
+
+def repeated_reading(device: str) -> pl.Expr:
+    """On good rows sorted by (device, timestamp, line order): every copy after the first.
+
+    `device` is any column that identifies the device (its rank in the batch is cheaper to
+    sort by than its id)."""
+    ts, dev = pl.col(TIMESTAMP_COLUMN), pl.col(device)
+    return ((dev == dev.shift(1)) & (ts == ts.shift(1))).fill_null(False)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A line that is not a row: skipped (`kind`: blank or header) or quarantined (`reason`)."""
+
+    kind: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+
+Parsed = dict[str, object]
+
+
+def _float(text: str) -> float | None:
+    """A sensor field as the parser reads it: empty is NULL, else a number (NaN/inf included)."""
+    field = text.strip(" \t")
+    if not field:
+        return None
+    if "_" in field:  # Python reads 1_000; a device never writes it
+        raise ValueError(field)
+    return float(field)
+
+
+def _timestamp(text: str) -> datetime | None:
+    field = text.strip(" \t")
+    return datetime.strptime(field, TIMESTAMP_FORMAT) if field else None
+
+
+def _shown(field: str) -> str:
+    return field if len(field) <= 40 else field[:37] + "..."
+
+
+def refusal(line: str | None, schema: ReadingsSchema) -> Refusal | Parsed:
+    """One flagged line: why it is refused, or its values when it is a row after all.
+
+    The first column's error decides: a bad timestamp, then a garbled device id, then the first
+    bad value, then a wrong field count; a header with other columns is named as such.
+    """
+    text = line or ""
+    if _BLANK.fullmatch(text):
+        return Refusal(kind=BLANK_LINE)
+    bare = _NOT_HEADER_CHARS.sub("", text)
+    if bare == schema.header:
+        return Refusal(kind=REPEATED_HEADER)
+    if bare.startswith(f"{TIMESTAMP_COLUMN},{DEVICE_COLUMN},"):
+        return Refusal(reason=HEADER_LINE_OTHER_COLUMNS, detail=f"{bare.count(',') + 1} columns")
+    fields = text.split(",")
+    columns = len(schema.columns)
+    row: Parsed = {}
+    try:
+        row[TIMESTAMP_COLUMN] = _timestamp(fields[0])
+    except ValueError:
+        detail = f"'{_shown(fields[0])}' is not a timestamp {TIMESTAMP_FORMAT}"
+        return Refusal(reason=UNPARSEABLE_TIMESTAMP, detail=detail)
+    if len(fields) > 1:
+        device = fields[1].strip(" \t")
+        if _REPLACEMENT in device:
+            return Refusal(reason=GARBLED_LINE, detail="device_id is not UTF-8 text")
+        row[DEVICE_COLUMN] = device or None
+    for sensor, field in zip(schema.sensors, fields[2:], strict=False):
+        try:
+            row[sensor] = _float(field)
+        except ValueError:
+            detail = f"'{_shown(field)}' is not a number in {sensor}"
+            return Refusal(reason=UNPARSEABLE_VALUE, detail=detail)
+    if len(fields) != columns:
+        reason = TOO_FEW_FIELDS if len(fields) < columns else TOO_MANY_FIELDS
+        return Refusal(reason=reason, detail=f"expected {columns} fields, found {len(fields)}")
+    return row

@@ -39,11 +39,6 @@ class ReadingsSchema:
     def columns(self) -> tuple[str, ...]:
         return (TIMESTAMP_COLUMN, DEVICE_COLUMN, *self.sensors)
 
-    def duckdb_columns(self) -> dict[str, str]:
-        types = {TIMESTAMP_COLUMN: "TIMESTAMP", DEVICE_COLUMN: "VARCHAR"}
-        types.update(dict.fromkeys(self.sensors, "FLOAT"))
-        return types
-
     def arrow_schema(self) -> pa.Schema:
         fields = [
             pa.field(TIMESTAMP_COLUMN, pa.timestamp("us"), nullable=False),

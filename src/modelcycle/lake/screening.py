@@ -3,7 +3,7 @@
 A file is quarantined whole only when nothing in it can be read: a foreign name, no content, a
 first line that is not text, a damaged gzip stream, or a header other than the day's (its columns
 are unknown). Anything else is parsed, and what cannot be read in it is quarantined line by line.
-Files in a text variant DuckDB misreads (see `lake.rawtext`) are parsed from a plain copy.
+Files in a text variant a CSV reader misreads (see `lake.rawtext`) are parsed from a plain copy.
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ class RawFile:
 
 @dataclass(frozen=True)
 class ReadableLog:
-    """A file that passed screening: `parse_path` is what DuckDB reads (the file or its copy)."""
+    """A file that passed screening: `parse_path` is what is parsed (the file or its copy)."""
 
     name: str
     source: Path
     parse_path: Path
     lines: int
     variants: tuple[str, ...]
+    commas: int = -1  # in the parsed text; -1: unknown, so every line's fields are counted
 
     @property
     def device_id(self) -> str:
@@ -82,7 +83,14 @@ def screen_files(files: list[RawFile], plain_folder: Path) -> ScreenedDay:
             parse_path.write_bytes(text.plain)
         headers[raw_file.name] = canonical_header(text.header)
         candidates.append(
-            ReadableLog(raw_file.name, raw_file.path, parse_path, text.lines, text.variants)
+            ReadableLog(
+                raw_file.name,
+                raw_file.path,
+                parse_path,
+                text.lines,
+                text.variants,
+                text.commas,
+            )
         )
     schema = majority_schema(list(headers.values()))
     accepted: list[ReadableLog] = []
