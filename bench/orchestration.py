@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.monitoring import SIMULATE
+from bench.orchestration_daemon import launch_and_wait, running_daemon, workspaces
+from bench.orchestration_daemon_report import render_daemon
 from bench.orchestration_plan import (
     CORE_FUNCTIONS,
     JOB,
@@ -219,6 +221,27 @@ def _run_dagster(plan: Plan, env: dict[str, str], logs: Path) -> tuple[Step, dic
     return step, json.loads(step.stdout.strip().splitlines()[-1])
 
 
+def _run_daemon(
+    plan: Plan, env: dict[str, str], home: Path, logs: Path, executors: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The day's run as the daemon launches it, once per executor, each under its own daemon
+    (started and ready before the day is reset: its start-up is not the run's)."""
+    dagster_home = home / "dagster"
+    runs = {}
+    for executor, workspace in workspaces(dagster_home).items():
+        if executor not in executors:
+            continue
+        print(f"Dagster daemon launches `{JOB}` for {plan.day}, {executor} executor")
+        with running_daemon(dagster_home, workspace, env, logs, executor) as ready:
+            print(f"  daemon ready in {ready:.1f} s")
+            _reset(home, plan.day)
+            runs[executor] = launch_and_wait(
+                dagster_home, workspace, plan.day.isoformat(), env, logs, executor
+            )
+        print(f"  run {runs[executor]['status']}")
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_work_arguments(parser)
@@ -228,7 +251,16 @@ def main() -> None:
         default=None,
         help="Training window (MODELCYCLE_TRAINING_WINDOW_DAYS); default: the settings' default.",
     )
+    parser.add_argument(
+        "--executors",
+        nargs="+",
+        choices=["in_process", "multiprocess"],
+        default=["in_process", "multiprocess"],
+        help="The executors the daemon-launched run is measured with (in_process is judged).",
+    )
     args = parser.parse_args()
+    if "in_process" not in args.executors:
+        parser.error("--executors must include in_process: it is the one judged")
     if args.window_days is None:
         args.window_days = default_window()
     with work_folder(args, "orchestration") as (work, reuse):
@@ -275,11 +307,13 @@ def _bench(args: argparse.Namespace, work: Path, env: dict[str, str], *, reuse: 
     print(f"Dagster, `{JOB}` for partition {plan.day}, execute_in_process in one process")
     _reset(home, plan.day)
     dagster, result = _run_dagster(plan, env, logs)
+
+    daemon = _run_daemon(plan, env, home, logs, args.executors)
     conditions.finish()
     verdicts = Verdicts("orchestration")
-
+    daemon_section = render_daemon(daemon, sum(s.seconds for s in cli), dagster.seconds, verdicts)
     markdown = render_markdown(
-        args, plan, setup, cli, dagster, result, labelled, conditions, verdicts
+        args, plan, setup, cli, dagster, result, labelled, conditions, daemon_section
     )
     if not args.no_docs:
         write_section("orchestration", markdown)

@@ -1,5 +1,6 @@
 """The section bench/orchestration.py writes into docs/benchmarks.md: each step's time through the
-CLI and through Dagster, what Dagster's own share was, and the verdict against the targets."""
+CLI and through Dagster, what Dagster's own share was; the judged daemon-launched part comes from
+bench/orchestration_daemon_report.py."""
 
 from __future__ import annotations
 
@@ -14,14 +15,12 @@ from bench.orchestration_plan import (
     PAIRS,
     STEP_LABELS,
     STEP_WORK,
-    TARGET_OVERHEAD,
-    TARGET_TOTAL_SECONDS,
     Plan,
     default_window,
 )
 from bench.report import machine_line
 from bench.steps import Step
-from bench.verdict import Conditions, Target, Verdicts, run_line
+from bench.verdict import Conditions, run_line
 
 
 @dataclass(frozen=True)
@@ -176,19 +175,13 @@ def render_markdown(
     result: dict[str, Any],
     labelled: bool,
     conditions: Conditions,
-    verdicts: Verdicts,
+    daemon_section: str,
 ) -> str:
     times = _step_times(result)
     problems = _complete(result, times)
     cli_total = sum(s.seconds for s in cli)
     total = dagster.seconds
     overhead = total / cli_total - 1
-    total_target = verdicts.add(
-        Target("the day through Dagster", total, TARGET_TOTAL_SECONDS, " s", digits=1)
-    )
-    overhead_target = verdicts.add(
-        Target("Dagster / CLI − 1", overhead * 100, TARGET_OVERHEAD * 100, " %", digits=1)
-    )
     in_steps = sum(t.wall for t in times.values())
     checks = _sum([t.checks for t in times.values()])
     core = _sum([t.core for t in times.values()])
@@ -249,7 +242,12 @@ Setup, not in the result: {sum(s.seconds for s in setup):.0f} s ({setup_detail})
 Before each path the day's readings and features partitions are deleted (so ingest and the
 features really run) and its raw logs are read once (same page cache for both). CLI = each
 command its own process (`python -m modelcycle …`), wall clock, Python start-up and imports
-included. Dagster = the `{JOB}` job, `execute_in_process(partition_key="{plan.day}")` against a
+included: the floor every Dagster path is compared with.
+
+{daemon_section}
+### `execute_in_process`, step by step (not judged)
+
+The `{JOB}` job, `execute_in_process(partition_key="{plan.day}")` against a
 persistent SQLite instance (the `dagster.yaml` of `modelcycle up`), console logger at WARNING, in
 one fresh Python process: its wall clock is the total. Step times are Dagster's step stats; "core"
 is the time inside the same functions the CLI calls (`ingest_day`, `build_day_features`,
@@ -271,10 +269,9 @@ monitoring store's training record).
 {dagster.cpu_seconds:.1f} s CPU | **{total:.1f}** | {_seconds(core)} | {_seconds(checks)} \
 | {_seconds(None if core is None or checks is None else total - core - checks)} |
 
-- **The whole day through Dagster: {total:.1f} s: {total_target.verdict}**
-  (target: under {TARGET_TOTAL_SECONDS / 60:.0f} minutes; the CLI path took {cli_total:.1f} s).
-- **Orchestration overhead: Dagster / CLI = {total / cli_total:.2f}×, {overhead:+.1%}:
-  {overhead_target.verdict}** (target: under {TARGET_OVERHEAD:.0%}).{no_checks_text}
+- The whole day in one process: {total:.1f} s, {total / cli_total:.2f}× the CLI's
+  {cli_total:.1f} s ({overhead:+.1%}); what the daemon adds to it is in the table
+  above.{no_checks_text}
 - {_own_time(result, times, total)}
 - Checks: {_check_lines(result)}.
 - Same work on both paths: {_ingest_rows(cli, result)}; {_versions(cli, result)}

@@ -155,9 +155,17 @@ def test_a_missing_day_fails_its_quality_check_and_trains_nothing(
     assert client.search_model_versions(f"name='{orchestrated.classifier}'") == []
 
 
-def test_a_step_that_fails_twice_then_succeeds_ends_as_a_successful_run(
+def shipped_daily_job() -> dg.JobDefinition:
+    """The daily job as the code location builds it, for `reconstructable` (module level)."""
+    return build_definitions(Settings()).resolve_job_def(DAILY_JOB)
+
+
+def test_a_step_that_fails_twice_then_succeeds_ends_as_a_successful_run_under_the_jobs_executor(
     orchestrated: Orchestrated, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # `execute_job` runs the job's own executor (`execute_in_process` would force in-process):
+    # the steps run in the run's process, so the patched ingest below is the one they call
+    assert shipped_daily_job().executor_def.name == dg.in_process_executor.name
     attempts: list[int] = []
 
     def flaky_ingest(*args: Any, **kwargs: Any) -> Any:
@@ -167,8 +175,15 @@ def test_a_step_that_fails_twice_then_succeeds_ends_as_a_successful_run(
         return ingest_day(*args, **kwargs)
 
     monkeypatch.setattr("modelcycle.orchestration.assets.ingest_day", flaky_ingest)
-    with dg.instance_for_test() as instance:
-        result = _run(orchestrated.defs, instance, "2026-01-01", [dg.AssetKey("readings")])
+    with (
+        dg.instance_for_test() as instance,
+        dg.execute_job(
+            dg.reconstructable(shipped_daily_job),
+            instance,
+            tags={"dagster/partition": "2026-01-01"},
+            asset_selection=[dg.AssetKey("readings")],
+        ) as result,
+    ):
         assert result.success
         assert len(attempts) == 3
         retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]

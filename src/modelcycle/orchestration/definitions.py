@@ -11,7 +11,14 @@ from modelcycle.orchestration.sensors import DAILY_JOB, build_automation
 from modelcycle.settings import Settings, load_settings
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
+def build_definitions(
+    settings: Settings, executor: dg.ExecutorDefinition = dg.in_process_executor
+) -> dg.Definitions:
+    """The code location. The daily job runs its steps in the run's own process: the process
+    the daemon launches pays Python, MLflow and polars imports once, where the multiprocess
+    executor paid them again in each step's process (measured: docs/orchestration.md). Op retry
+    policies still retry a failing step, in that process. `executor` exists for the benchmark
+    that measures the other choice."""
     assets = build_assets(settings)
     job = dg.define_asset_job(
         DAILY_JOB,
@@ -22,6 +29,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "dagster/max_runtime": str(settings.training_max_runtime_seconds),
         },
         description="The daily lifecycle: ingest, features, training, scoring, evaluation, alerts.",
+        executor_def=executor,
     )
     schedules, sensors = build_automation(settings, job)
     return dg.Definitions(
