@@ -49,8 +49,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _sources(home: Path) -> FleetSources:
-    settings = Settings(home=home, database_url=f"sqlite:///{home / 'store.db'}")
-    engine = create_store_engine(settings.database_url)
+    url = f"sqlite:///{home / 'store.db'}"
+    settings = Settings(home=home, database_url=url)
+    engine = create_store_engine(url)
     upgrade(engine)
     engine.dispose()
     return FleetSources(lake=ObjectStore(str(home / "lake")), raw=ObjectStore(str(home / "raw")),
