@@ -98,10 +98,10 @@ class KeyDirectory:
         """The caller's identity, None for a missing or wrong key (401), or a
         `KeysUnavailableError` (503) when the answer depends on keys not read yet."""
         asked_at = time.monotonic()
-        token = bearer_token(authorization)
-        found = self._known(token)
+        found = self.known(authorization)
         if found is not None:
             return found
+        token = bearer_token(authorization)
         user_shaped = token is not None and token.startswith(USER_KEY_PREFIX)
         if not user_shaped and not self.may_be_open:
             return None  # a wrong key of a keyed API: no need to ask the store
