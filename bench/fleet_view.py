@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from modelcycle.fleet.detail import device_detail
-from modelcycle.fleet.devices import DeviceQuery, DeviceStatus, device_page
+from modelcycle.fleet.devices import device_page
+from modelcycle.fleet.query import DeviceQuery, DeviceStatus
 from modelcycle.fleet.sources import FleetSources
 from modelcycle.lake.fleet import read_fleet
 from modelcycle.settings import Settings

@@ -141,12 +141,19 @@ def main() -> None:
         version = serving_shadow.ensure_challenger(
             home, ["--date", last_day, "--window-days", str(DAYS)]
         )
+        conditions = Conditions()
         by_setting, states = serving_shadow.run_rounds(
             ours, env, auth, bodies, seconds, scratch, args.rounds
         )
-        report = serving_shadow.render(by_setting, states, seconds, args.rounds, version)
+        conditions.finish()
+        verdicts = serving_shadow.judge(by_setting, states, seconds)
+        report = serving_shadow.render(
+            by_setting, states, seconds, args.rounds, version, conditions, verdicts
+        )
         write_section("serving-shadow", report)
+        print(report)
         shutil.rmtree(scratch, ignore_errors=True)
+        verdicts.finish(conditions)
         return
     mlflow_bodies = {
         n: json.dumps({"dataframe_split": {"columns": names, "data": rows[:n]}}) for n in (1, 100)

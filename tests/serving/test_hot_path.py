@@ -49,6 +49,25 @@ def test_broken_json_goes_to_the_full_app() -> None:
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"\\u0069nstances": [[1.0, 2.0, 3.0]]}',  # the key spelt with an escape
+        b'{"instances": [[1.0, 2.0, {}]]}',  # an object: no quote, no letter to find
+        b'{"instances": [[1.0, 2.0, 3.4028236e38]]}',  # just over float32's largest value
+        b'{"instances": [[1.0, false, 3.0]]}',
+    ],
+)
+def test_bodies_the_byte_scans_let_through_are_still_refused(raw: bytes) -> None:
+    assert plain_matrix(raw, WIDTH, max_rows=10) is None
+
+
+def test_exponents_and_whitespace_are_plain_numbers() -> None:
+    raw = b'{ "instances" : [ [1e2, -2.5E-3 , 3] ] }'
+    matrix = plain_matrix(raw, WIDTH, max_rows=10)
+    assert matrix is not None and matrix.tolist() == [[100.0, -0.0024999999441206455, 3.0]]
+
+
+@pytest.mark.parametrize(
     ("method", "path", "expected"),
     [
         ("POST", "/v1/models/sensor-fault-classifier/predict", "sensor-fault-classifier"),

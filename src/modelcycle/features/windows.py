@@ -10,11 +10,13 @@ same text runs on either engine; serving runs it on the readings of a single req
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from modelcycle.lake.schema import DEVICE_COLUMN, TIMESTAMP_COLUMN
 from modelcycle.storage import duck
+
+if TYPE_CHECKING:  # the API reads FeatureSpec at start; only computing features needs pyarrow
+    import pyarrow as pa
 
 WINDOW_MINUTES = 60
 WINDOW_START = "window_start"

@@ -22,9 +22,9 @@ import polars as pl
 from modelcycle.errors import InvalidInputError
 from modelcycle.fleet.day_reads import DayFeatures
 from modelcycle.fleet.devices import customer_devices
+from modelcycle.fleet.query import MAX_DAYS
 from modelcycle.fleet.sources import DeviceNotFoundError, FleetSources, firing_device_alerts
 
-MAX_DAYS = 20  # x 24 hourly points: under 500 per series
 DEFAULT_SERIES = 6  # sensors drawn when none are asked for: the top contributors
 TOP_CONTRIBUTORS = 5
 

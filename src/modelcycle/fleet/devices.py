@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 from typing import Any
 
 import polars as pl
 
-from modelcycle.errors import InvalidInputError
+from modelcycle.fleet.query import DeviceQuery, DeviceStatus
 from modelcycle.fleet.sources import (
     FleetSources,
     customer_register,
@@ -24,39 +23,7 @@ from modelcycle.fleet.sources import (
     scored_days,
 )
 
-MAX_PAGE_SIZE = 200
-
-
-class DeviceStatus(StrEnum):
-    HEALTHY = "healthy"
-    ANOMALOUS = "anomalous"
-    PREDICTED_FAULTY = "predicted_faulty"
-    UNSCORED = "unscored"
-
-
-SORT_KEYS = ("device_id", "status", "anomaly_score", "fault_probability", "site", "alerts")
 _STATUS_RANK = {s.value: i for i, s in enumerate(reversed(list(DeviceStatus)))}
-
-
-@dataclass(frozen=True)
-class DeviceQuery:
-    """What the list shows: `sort` is a key of SORT_KEYS, `-key` for descending; pages from 1."""
-
-    status: DeviceStatus | None = None
-    search: str = ""
-    sort: str = "device_id"
-    page: int = 1
-    page_size: int = 50
-
-    def __post_init__(self) -> None:
-        if self.sort.removeprefix("-") not in SORT_KEYS:
-            raise InvalidInputError(
-                f"sort: {self.sort!r} is not one of {', '.join(SORT_KEYS)} (prefix - to reverse)"
-            )
-        if self.page < 1:
-            raise InvalidInputError(f"page: {self.page} is below 1")
-        if not 1 <= self.page_size <= MAX_PAGE_SIZE:
-            raise InvalidInputError(f"page_size: {self.page_size} is not in 1..{MAX_PAGE_SIZE}")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 Every read is scoped to one customer's devices before anything leaves this package; a device of
 another customer is indistinguishable from one that does not exist (`DeviceNotFoundError`).
+Polars, the day reads and the store's tables are imported by the first read, not with this
+module: the API declares its fleet routes with `FleetSources` and starts without them.
 """
 
 from __future__ import annotations
@@ -10,21 +12,28 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-
-import polars as pl
-from sqlalchemy import select
+from typing import TYPE_CHECKING
 
 from modelcycle.errors import DataNotFoundError
-from modelcycle.fleet.day_reads import DayReads
 from modelcycle.storage import ObjectStore
-from modelcycle.store import Store
-from modelcycle.store.tables import AlertState
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from modelcycle.fleet.day_reads import DayReads
+    from modelcycle.store import Store
 
 _SCORED_DAY = re.compile(r"date=(\d{4}-\d{2}-\d{2})/")
 
 
 class DeviceNotFoundError(DataNotFoundError):
     """No such device for this customer: the same answer whether it exists elsewhere or not."""
+
+
+def _day_reads() -> DayReads:
+    from modelcycle.fleet.day_reads import DayReads
+
+    return DayReads()
 
 
 @dataclass(frozen=True)
@@ -40,11 +49,13 @@ class FleetSources:
     anomaly_threshold: float = 0.0
     fault_threshold: float = 0.5
     # What the pages derive from each day's objects, computed once per object version.
-    reads: DayReads = field(default_factory=DayReads, compare=False)
+    reads: DayReads = field(default_factory=_day_reads, compare=False)
 
 
 def customer_register(sources: FleetSources, customer_id: str) -> pl.DataFrame:
     """device_id, site, device_type of the customer's devices (empty for an unknown customer)."""
+    import polars as pl
+
     fleet = sources.reads.register(sources.raw)
     return fleet.filter(pl.col("customer_id") == customer_id).select(
         "device_id", "site", "device_type"
@@ -63,6 +74,11 @@ def scored_days(lake: ObjectStore, model: str) -> list[date]:
 
 def firing_device_alerts(store: Store, devices: list[str] | None = None) -> pl.DataFrame:
     """Firing alerts about devices (key `<kind>:<device_id>`), optionally only of `devices`."""
+    import polars as pl
+    from sqlalchemy import select
+
+    from modelcycle.store.tables import AlertState
+
     with store.session() as session:
         rows = session.execute(
             select(

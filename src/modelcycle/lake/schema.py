@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+if TYPE_CHECKING:  # the column names are read where pyarrow is not needed (the API's start)
+    import pyarrow as pa
 
 TIMESTAMP_COLUMN = "timestamp"
 DEVICE_COLUMN = "device_id"
@@ -40,6 +42,8 @@ class ReadingsSchema:
         return (TIMESTAMP_COLUMN, DEVICE_COLUMN, *self.sensors)
 
     def arrow_schema(self) -> pa.Schema:
+        import pyarrow as pa
+
         fields = [
             pa.field(TIMESTAMP_COLUMN, pa.timestamp("us"), nullable=False),
             pa.field(DEVICE_COLUMN, pa.string(), nullable=False),

@@ -16,9 +16,9 @@ from fastapi import Path as PathParam
 
 from modelcycle.access.identity import Identity, Role
 from modelcycle.errors import DataNotFoundError, InvalidInputError
-from modelcycle.fleet.detail import MAX_DAYS, device_detail
-from modelcycle.fleet.devices import MAX_PAGE_SIZE, DeviceQuery, DeviceStatus, device_page
+from modelcycle.fleet.query import MAX_DAYS, MAX_PAGE_SIZE, DeviceQuery, DeviceStatus
 from modelcycle.fleet.sources import FleetSources
+from modelcycle.imports import FIRST_USE_IMPORTS
 from modelcycle.serving.identity import require
 from modelcycle.serving.schemas import ErrorPublic
 
@@ -34,10 +34,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def fleet_sources(request: Request) -> FleetSources:
-    """The lake, raw area and store of the app's settings, opened on first use."""
+    """The lake, raw area and store of the app's settings, opened on first use, with the readers
+    (polars, pyarrow, SQLAlchemy): the API starts without them."""
     state = request.app.state
     with _OPENING:
         if getattr(state, "fleet_sources", None) is None:
+            with FIRST_USE_IMPORTS:
+                import modelcycle.fleet.detail  # noqa: F401 - imports the list's readers too
             from modelcycle.storage import open_store as open_object_store
             from modelcycle.store import open_store
 
@@ -94,6 +97,8 @@ def list_devices(
     """The customer's devices with status from the latest scored day, filtered, sorted, paged."""
     owner = scoped_customer(identity, customer)
     query = DeviceQuery(status=status, search=q, sort=sort, page=page, page_size=page_size)
+    from modelcycle.fleet.devices import device_page  # loaded by fleet_sources
+
     result = device_page(sources, owner, query)
     return {
         "customer_id": result.customer_id,
@@ -120,6 +125,8 @@ def get_device(
     """A device's hourly sensor means, scores with thresholds, top contributing sensors, alerts."""
     owner = scoped_customer(identity, customer)
     chosen = [s.strip() for s in sensors.split(",") if s.strip()] or None
+    from modelcycle.fleet.detail import device_detail  # loaded by fleet_sources
+
     detail = device_detail(sources, owner, device_id, days=days, sensors=chosen)
     return {
         "device": detail.device,

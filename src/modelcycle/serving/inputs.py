@@ -7,14 +7,18 @@ names, sensors) is checked here, against the `LoadedModel` the request holds.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
 from numpy.typing import NDArray
 
 from modelcycle.errors import InvalidInputError
+from modelcycle.imports import FIRST_USE_IMPORTS
 from modelcycle.lake.schema import DEVICE_COLUMN, TIMESTAMP_COLUMN
 from modelcycle.serving.schemas import DeviceReadings, PredictRequest
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SHOWN_NAMES = 5
 
@@ -94,6 +98,9 @@ def readings_table(
     unknown = sorted(set(readings.values) - set(sensors))
     if unknown:
         raise InvalidInputError(f"values: unknown sensors {_names(unknown)}")
+    with FIRST_USE_IMPORTS:  # the first device request, not the API's start, imports pyarrow
+        import pyarrow as pa
+
     columns: dict[str, pa.Array] = {
         TIMESTAMP_COLUMN: pa.array(timestamps, type=pa.timestamp("us")),
         DEVICE_COLUMN: pa.array([device_id] * n, type=pa.string()),

@@ -240,6 +240,7 @@ class ApiMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.registry.register(ModelCollector(manager))
         if background is not None:
             self.registry.register(BackgroundCollector(background, prediction_log))
@@ -249,5 +250,13 @@ class ApiMetrics:
             self.registry.register(ShadowCollector(shadow))
 
     def observe(self, route: str, model: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, model, str(status)).inc()
-        self.latency.labels(route, model).observe(seconds)
+        key = (route, model, status)
+        children = self._children.get(key)
+        if children is None:  # labels() takes a lock and builds a key: once per label set
+            children = (
+                self.requests.labels(route, model, str(status)),
+                self.latency.labels(route, model),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)

@@ -6,10 +6,12 @@ second, and the latter adds a task and a stream per request.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Callable
 
 import structlog
@@ -34,12 +36,32 @@ class BodyTooLargeError(HTTPException):
         super().__init__(status_code=413, detail=f"request body over {limit} bytes")
 
 
+class _RequestIds:
+    """New request ids: 32 hex digits like a uuid4's, a random prefix per process and a counter.
+    As unique as uuid4 within and across processes, at a fraction of its cost per request (no
+    system call, no UUID object): at thousands of requests a second that showed in profiles."""
+
+    def __init__(self) -> None:
+        self.renew()
+        os.register_at_fork(after_in_child=self.renew)  # a forked worker gets its own prefix
+
+    def renew(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.counter = itertools.count()
+
+    def new(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_NEW_IDS = _RequestIds()
+
+
 def request_id_of(scope: Scope) -> str:
     """The caller's `X-Request-ID` when it is well formed, else a new one."""
     for key, value in scope["headers"]:
         if key == REQUEST_ID_HEADER and _REQUEST_ID_FORM.match(value):
             return str(value.decode())
-    return uuid.uuid4().hex
+    return _NEW_IDS.new()
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -20,20 +20,29 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import structlog
 
+from modelcycle.imports import FIRST_USE_IMPORTS
 from modelcycle.lake import layout
 from modelcycle.serving.background import TaskHealth
 from modelcycle.serving.manager import describe_error
 from modelcycle.storage import ObjectStore
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 log = structlog.get_logger(__name__)
 
-PREDICTION_SCHEMA = pa.schema(
-    [
+
+def prediction_schema(shadow: bool = False) -> pa.Schema:
+    """The log's columns; the shadow log adds the champion's version and scores for the same rows.
+    Built on the writer's first flush: pyarrow is not imported while the API starts."""
+    with FIRST_USE_IMPORTS:
+        import pyarrow as pa
+
+    fields = [
         pa.field("predicted_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("request_id", pa.string()),
         pa.field("model", pa.string(), nullable=False),
@@ -42,11 +51,14 @@ PREDICTION_SCHEMA = pa.schema(
         pa.field("window_start", pa.timestamp("us")),
         pa.field("score", pa.float32(), nullable=False),
     ]
-)
-# The shadow log: the challenger's version and scores, with the champion's for the same rows.
-SHADOW_SCHEMA = PREDICTION_SCHEMA.append(
-    pa.field("champion_version", pa.string(), nullable=False)
-).append(pa.field("champion_score", pa.float32(), nullable=False))
+    if shadow:
+        fields += [
+            pa.field("champion_version", pa.string(), nullable=False),
+            pa.field("champion_score", pa.float32(), nullable=False),
+        ]
+    return pa.schema(fields)
+
+
 MAX_BUFFERED_ROWS = 1_000_000
 TASK_NAME = "prediction_log"
 
@@ -56,17 +68,18 @@ class LogTable:
     """Which table of the lake a log writes: its schema and where each flush goes."""
 
     name: str
-    schema: pa.Schema
+    shadow: bool  # the shadow log's columns (prediction_schema)
     part: Callable[[str, str], str]  # (day, part id) -> path in the lake
 
 
-SERVED_TABLE = LogTable("prediction log", PREDICTION_SCHEMA, layout.predictions_part)
-SHADOW_TABLE = LogTable("shadow log", SHADOW_SCHEMA, layout.shadow_part)
+SERVED_TABLE = LogTable("prediction log", False, layout.predictions_part)
+SHADOW_TABLE = LogTable("shadow log", True, layout.shadow_part)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PredictionBatch:
-    """The predictions of one request for one model."""
+    """The predictions of one request for one model (not frozen: built once per request, and a
+    frozen dataclass's `__init__` costs several times more)."""
 
     predicted_at: datetime
     request_id: str | None
@@ -84,6 +97,8 @@ def _now() -> datetime:
 
 
 def _to_table(batches: list[PredictionBatch], schema: pa.Schema) -> pa.Table:
+    import pyarrow as pa  # imported by prediction_schema, under the first-use lock
+
     columns: dict[str, list[object]] = {name: [] for name in schema.names}
     for batch in batches:
         n = len(batch.scores)
@@ -229,7 +244,10 @@ class PredictionLog:
         """Write one day's batches; None, or why not (logged with its traceback)."""
         assert self.lake is not None
         try:
-            table = _to_table(batches, self.table.schema)
+            table = _to_table(batches, prediction_schema(self.table.shadow))
+            with FIRST_USE_IMPORTS:
+                import pyarrow.parquet as pq
+
             buffer = io.BytesIO()
             pq.write_table(table, buffer, compression="zstd")
             part_id = f"{datetime.now(UTC):%H%M%S%f}-{uuid.uuid4().hex[:8]}"

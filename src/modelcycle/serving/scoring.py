@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
 from numpy.typing import NDArray
 
 from modelcycle.features.windows import WINDOW_START, compute_features
@@ -15,6 +15,9 @@ from modelcycle.registry.loading import LoadedModel
 from modelcycle.serving.inputs import feature_matrix, readings_table
 from modelcycle.serving.schemas import DeviceReadings, PredictRequest, parse_json_body
 from modelcycle.serving.workload import check_value_budget
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # One device request may carry this many readings per allowed row (an hour of minutes).
 READINGS_PER_ROW = 60

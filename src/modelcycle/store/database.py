@@ -15,17 +15,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Engine, create_engine, event, inspect, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelcycle.errors import InvalidInputError, ModelcycleError, StorageError
+from modelcycle.imports import FIRST_USE_IMPORTS
 from modelcycle.settings import Settings
+
+if TYPE_CHECKING:  # Alembic is imported when the schema is checked or migrated, not with the store
+    from alembic.config import Config
 
 
 class SchemaOutOfDateError(ModelcycleError):
@@ -98,12 +99,18 @@ def _blocking_example(backend: str | None) -> str:
 
 
 def _alembic_config() -> Config:
+    with FIRST_USE_IMPORTS:  # the first use may be in a poller thread
+        from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(files("modelcycle.store") / "migrations"))
     return config
 
 
 def head_revision() -> str:
+    with FIRST_USE_IMPORTS:  # the first use may be in a poller thread
+        from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -154,6 +161,9 @@ def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
 
 
 def schema_status(engine: Engine) -> SchemaStatus:
+    with FIRST_USE_IMPORTS:  # the first use may be in a poller thread
+        from alembic.runtime.migration import MigrationContext
+
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
@@ -167,6 +177,9 @@ def schema_status(engine: Engine) -> SchemaStatus:
 
 def upgrade(engine: Engine) -> SchemaStatus:
     """Migrate to the newest revision (a no-op when already there)."""
+    with FIRST_USE_IMPORTS:  # the first use may be in a poller thread
+        from alembic import command
+
     config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection

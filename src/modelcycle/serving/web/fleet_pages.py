@@ -17,8 +17,7 @@ from fastapi.responses import Response
 
 from modelcycle.access.identity import Identity
 from modelcycle.errors import DataNotFoundError, InvalidInputError, ModelcycleError
-from modelcycle.fleet.detail import MAX_DAYS, device_detail
-from modelcycle.fleet.devices import SORT_KEYS, DeviceQuery, DeviceStatus, device_page
+from modelcycle.fleet.query import MAX_DAYS, SORT_KEYS, DeviceQuery, DeviceStatus
 from modelcycle.fleet.sources import FleetSources
 from modelcycle.serving.fleet import fleet_sources, scoped_customer
 from modelcycle.serving.web.rendering import PageError, SignedIn, page_error_of, render
@@ -73,6 +72,8 @@ def fleet_page(
             page=page,
             page_size=PAGE_SIZE,
         )
+        from modelcycle.fleet.devices import device_page  # loaded by fleet_sources
+
         result = device_page(sources, owner, query)
     except ModelcycleError as error:
         raise page_error_of(error) from error
@@ -103,6 +104,8 @@ def device_page_view(
     if owner is None:
         raise PageError(422, "customer: required for a user not bound to a customer")
     try:
+        from modelcycle.fleet.detail import device_detail  # loaded by fleet_sources
+
         detail = device_detail(sources, owner, device_id, days=days)
     except InvalidInputError as error:
         raise PageError(422, str(error)) from error
