@@ -4,6 +4,7 @@ answers, drive it with `wrk`, read its memory."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -131,6 +132,18 @@ def _duration_ms(text: str) -> float:
 
 
 def run_wrk(server: Server, body: str, connections: int, seconds: float, scratch: Path) -> Result:
+    """One wrk run; run again (twice at most) when wrk printed no percentile, which it does now
+    and then on this machine, printing the output that lacked one."""
+    for _ in range(3):
+        result = _run_wrk_once(server, body, connections, seconds, scratch)
+        if math.isfinite(result.p99_ms) and math.isfinite(result.p50_ms):
+            break
+    return result
+
+
+def _run_wrk_once(
+    server: Server, body: str, connections: int, seconds: float, scratch: Path
+) -> Result:
     headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in server.headers.items())
     script = scratch / "post.lua"
     script.write_text(WRK_SCRIPT.format(body=json.dumps(body), headers=headers))
@@ -154,6 +167,8 @@ def run_wrk(server: Server, body: str, connections: int, seconds: float, scratch
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _duration_ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = _duration_ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    if not (math.isfinite(p50) and math.isfinite(p99)):
+        print(f"wrk printed no percentile ({server.name}, c{connections}):\n{output}", flush=True)
     errors = 0
     if match := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
         errors += int(match.group(1))
