@@ -364,9 +364,9 @@ def test_batches_cross_the_pipe_as_frames_and_the_challenger_scores_them(
     tmp_path: Path,
 ) -> None:
     """300 requests (1-3 rows each; some carry the champion's parsed matrix as the route hands
-    it, some only the body) are framed as the API sends them (at most 256 a batch: two frames),
-    read back as the worker reads them, and scored: every row equal to the challenger's own
-    ONNX score; one request whose row count disagrees fails alone, counted."""
+    it, some only the body) are framed as the API sends them (MAX_BATCH_REQUESTS a frame), read
+    back as the worker reads them, and scored: every row equal to the challenger's own ONNX
+    score; one request whose row count disagrees fails alone, counted."""
     settings = _settings(trained_registry, shadow_alias, monkeypatch, tmp_path)
     name = trained_registry.classifier
     manager = _challenger(settings, name)
@@ -406,7 +406,8 @@ def test_batches_cross_the_pipe_as_frames_and_the_challenger_scores_them(
         assert frame is not None and read_frame(stream) is None
         scorer.score(decode_jobs(*frame))
     scorer.log.flush()
-    assert (scorer.batches, scorer.requests_scored, scorer.health.errors) == (2, 299, 1)
+    frames = -(-len(jobs) // MAX_BATCH_REQUESTS)
+    assert (scorer.batches, scorer.requests_scored, scorer.health.errors) == (frames, 299, 1)
     assert "scored 2 rows, the champion v1 3" in str(scorer.health.last_error)
     logged = _lake_table(tmp_path / "lake", "shadow")
     assert logged is not None
