@@ -39,9 +39,11 @@ log = structlog.get_logger(__name__)
 __all__ = ["TASK_NAME", "ChallengerState", "ShadowScorer"]
 
 # One batch: what is queued, up to this many requests or rows, one frame, one ONNX Runtime call.
-# Small frames: the sender holds the GIL while it encodes one (about 4 µs a request), and an
-# answer waits for it; 256-request frames cost the champion ~1 ms of p99 at one connection.
-MAX_BATCH_REQUESTS = 32
+# The sender holds the GIL while it encodes a frame (about 4 µs a request) and an answer waits
+# for it: 256-request frames cost the champion ~1 ms of p99 at one connection. Smaller frames
+# mean more of them under saturation: 32 cost p99 at 32 connections. 64 was the best measured
+# compromise (docs/benchmarks.md).
+MAX_BATCH_REQUESTS = 64
 MAX_BATCH_ROWS = 8192
 RESTART_SECONDS = (1.0, 60.0)  # backoff between worker starts: first, most
 STABLE_SECONDS = 60.0  # a worker that lived this long restarts at once after dying
