@@ -7,7 +7,7 @@ import dagster as dg
 from modelcycle.orchestration.assets import build_assets
 from modelcycle.orchestration.partitions import daily_partitions
 from modelcycle.orchestration.resources import ModelcycleResource
-from modelcycle.orchestration.sensors import DAILY_JOB, build_automation
+from modelcycle.orchestration.sensors import DAILY_JOB, MAX_RUNTIME_TAG, build_automation
 from modelcycle.settings import Settings, load_settings
 
 
@@ -26,7 +26,7 @@ def build_definitions(
         partitions_def=daily_partitions(settings),
         tags={
             # the training SLA: Dagster's run monitoring fails a run that runs longer
-            "dagster/max_runtime": str(settings.training_max_runtime_seconds),
+            MAX_RUNTIME_TAG: str(settings.training_max_runtime_seconds),
         },
         description="The daily lifecycle: ingest, features, training, scoring, evaluation, alerts.",
         executor_def=executor,

@@ -1,5 +1,6 @@
 """When the daily job runs: a schedule, a sensor for complete log days, and failure alerts."""
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,8 +17,25 @@ from modelcycle.settings import Settings
 DAILY_JOB = "daily_lifecycle"
 # The failure message of Dagster's run monitoring for a run past its `dagster/max_runtime`.
 RUN_TIMED_OUT = "Exceeded maximum runtime"
+MAX_RUNTIME_TAG = "dagster/max_runtime"
 ALERT_CLOCK_SECONDS = 600
 _ENDED_BADLY = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def _past_max_runtime(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
+    """Run monitoring's words for a run that ran past its `dagster/max_runtime`, or None.
+
+    Monitoring first asks the run to cancel, then reports the failure; the run worker, once
+    interrupted, may report its own failure first, and then the failure event carries the
+    worker's words, not monitoring's. The run's own times tell it either way."""
+    limit = run.tags.get(MAX_RUNTIME_TAG)
+    record = instance.get_run_record_by_id(run.run_id) if limit else None
+    if limit is None or record is None or record.start_time is None:
+        return None
+    ended = record.end_time if record.end_time is not None else time.time()
+    if ended - record.start_time < float(limit):
+        return None
+    return f"{RUN_TIMED_OUT} of {int(float(limit))} seconds."
 
 
 def _is_day(name: str) -> bool:
@@ -158,8 +176,11 @@ def _sensors(settings: Settings, job: Any) -> list[dg.SensorDefinition]:
 
         run = context.dagster_run
         message = context.failure_event.message or ""
-        timed_out = message.startswith(RUN_TIMED_OUT)  # run monitoring's words, not a step's
-        reason = message if timed_out else failure_reason(context)
+        if message.startswith(RUN_TIMED_OUT):  # run monitoring's words, not a step's
+            timed_out: str | None = message
+        else:
+            timed_out = _past_max_runtime(context.instance, run)
+        reason = timed_out or failure_reason(context)
         status = "timed_out" if timed_out else "failed"
         if status == "failed" and run.tags.get("dagster/will_retry") == "true":
             return  # a run-level retry follows: only the final failure is an alert
