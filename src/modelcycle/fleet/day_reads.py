@@ -163,10 +163,12 @@ class DayReads:
 
     def register(self, raw: ObjectStore) -> pl.DataFrame:
         """The fleet register (a missing one is `read_fleet`'s DataNotFoundError)."""
-        found = self._get(
-            raw, layout.FLEET_FILE, lambda: pl.DataFrame(pl.from_arrow(read_fleet(raw)))
-        )
-        return found if found is not None else pl.DataFrame(pl.from_arrow(read_fleet(raw)))
+
+        def build() -> pl.DataFrame:
+            return pl.DataFrame(pl.from_arrow(read_fleet(raw)))
+
+        found = self._get(raw, layout.FLEET_FILE, build)
+        return found if found is not None else build()
 
     def scores(self, lake: ObjectStore, day: date, model: str) -> DayScores | None:
         key = layout.scores_partition(day, model)

@@ -13,6 +13,7 @@ challenger's scores of the requests the champion answered, with the champion's s
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 import uuid
@@ -36,9 +37,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+@functools.cache
 def prediction_schema(shadow: bool = False) -> pa.Schema:
     """The log's columns; the shadow log adds the champion's version and scores for the same rows.
-    Built on the writer's first flush: pyarrow is not imported while the API starts."""
+    Built on the writer's first flush (pyarrow is not imported while the API starts), then kept."""
     with FIRST_USE_IMPORTS:
         import pyarrow as pa
 

@@ -286,7 +286,7 @@ class ShadowScorer:
         problem = ""
         try:
             while (frame := worker.read()) is not None:
-                self._observe(frame[0])
+                self.observe(frame[0])
         except Exception as error:  # noqa: BLE001 - a bad frame ends this worker, not the API
             problem = f": {describe_error(error)}"
         finally:
@@ -315,9 +315,6 @@ class ShadowScorer:
 
     def observe(self, report: dict[str, Any]) -> None:
         """A status frame from the worker: what it holds, what it did."""
-        self._observe(report)
-
-    def _observe(self, report: dict[str, Any]) -> None:
         if report.get("kind") != "status":
             return
         self.challengers = {
