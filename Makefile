@@ -70,9 +70,9 @@ bench-serving: setup ## The API under wrk vs `mlflow models serve` and a bare ON
 	@command -v wrk >/dev/null || (echo "installing wrk (Debian package)"; apt-get update -qq && apt-get install -y -qq wrk)
 	$(UV) run --frozen python -m bench.serving $(BENCH_ARGS)
 
-bench-shadow: setup ## Shadow scoring off vs on: the champion's p99 under the serving load, 3 rounds
+bench-shadow: setup ## Shadow scoring off vs on: the champion's p99 under the serving load, 5 interleaved pairs
 	@command -v wrk >/dev/null || (echo "installing wrk (Debian package)"; apt-get update -qq && apt-get install -y -qq wrk)
-	$(UV) run --frozen python -m bench.serving --shadow --rounds 3 $(BENCH_ARGS)
+	$(UV) run --frozen python -m bench.serving --shadow --rounds 5 $(BENCH_ARGS)
 
 bench-monitoring: setup ## Score, evaluate and check alerts on a reference-scale day vs MLflow pyfunc
 	$(UV) run --frozen python -m bench.monitoring $(BENCH_ARGS)

@@ -105,7 +105,9 @@ def main() -> None:
     parser.add_argument(
         "--shadow", action="store_true", help="only shadow scoring off vs on (the champion's p99)"
     )
-    parser.add_argument("--rounds", type=int, default=2, help="off/on rounds with --shadow")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="pairs of runs (off, on) per scenario with --shadow"
+    )
     args = parser.parse_args()
     seconds = 2.0 if args.quick else args.duration
     if shutil.which("wrk") is None:
@@ -142,13 +144,13 @@ def main() -> None:
             home, ["--date", last_day, "--window-days", str(DAYS)]
         )
         conditions = Conditions()
-        by_setting, states = serving_shadow.run_rounds(
+        by_setting, state = serving_shadow.run_rounds(
             ours, env, auth, bodies, seconds, scratch, args.rounds
         )
         conditions.finish()
-        verdicts = serving_shadow.judge(by_setting, states, seconds)
+        verdicts = serving_shadow.judge(by_setting, state)
         report = serving_shadow.render(
-            by_setting, states, seconds, args.rounds, version, conditions, verdicts
+            by_setting, state, seconds, args.rounds, version, conditions, verdicts
         )
         write_section("serving-shadow", report)
         print(report)

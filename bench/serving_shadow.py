@@ -9,12 +9,14 @@ scenario (issue 14: under 1.10).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,11 @@ from bench.report import machine_line
 from bench.serving_load import (
     SCENARIOS,
     Result,
-    bench_server,
+    Server,
     first_prediction,
     free_port,
     run_server,
+    run_wrk,
     wait_for_first_poll,
 )
 from bench.serving_paced import PACED_RATE, PACED_SCENARIO, paced_run
@@ -90,6 +93,16 @@ def _wait_for_worker(url: str, headers: dict[str, str]) -> None:
         time.sleep(1.0)
 
 
+def _run(server: Server, body: str, connections: int, seconds: float, scratch: Path) -> Result:
+    result = run_wrk(server, body, connections, seconds, scratch)
+    print(
+        f"{server.name:10} c{connections:<3} {result.requests_per_s:9.0f} req/s  "
+        f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:8.2f} ms  errors {result.errors}",
+        flush=True,
+    )
+    return result
+
+
 def run_rounds(
     command: list[str],
     env: dict[str, str],
@@ -98,58 +111,88 @@ def run_rounds(
     seconds: float,
     scratch: Path,
     rounds: int,
-) -> tuple[dict[str, list[Result]], list[dict[str, Any]]]:
-    """`rounds` × (shadow off, shadow on), each on a fresh server; results by setting."""
+) -> tuple[dict[str, list[Result]], dict[str, Any]]:
+    """Two servers started once, shadow off and on (each its own lake); then, per scenario,
+    `rounds` pairs of runs back to back, the order alternating. A shared VM's speed drifts by
+    tens of percent over minutes (off alone moved 3,800-5,900 req/s at c32 within an hour):
+    a pair sees the same machine, a run per fresh server minutes apart did not. After each
+    run with shadow on, the worker finishes its queue before the next run starts."""
     path = f"/v1/models/{MODELS[0]}/predict"
     results: dict[str, list[Result]] = {"off": [], "on": []}
-    shadow_states = []
-    for round_ in range(rounds):
+    with contextlib.ExitStack() as stack:
+        servers: dict[str, Server] = {}
         for setting in ("off", "on"):
             extra = {
                 "MODELCYCLE_SERVING_SHADOW": "true" if setting == "on" else "false",
                 "MODELCYCLE_SERVING_SHADOW_ALIAS": SHADOW_ALIAS,
-                "MODELCYCLE_LAKE_URL": str(scratch / f"lake-{setting}-{round_}"),
+                "MODELCYCLE_LAKE_URL": str(scratch / f"lake-{setting}"),
             }
             port = free_port()
-            log = scratch / f"shadow-{setting}-{round_}.log"
-            name = f"shadow {setting}"
-            with run_server(
-                name, [*command, str(port)], {**env, **extra}, "/readyz", path, auth, port, log
-            ) as server:
-                first_prediction(server, bodies[1])
-                wait_for_first_poll(server)
-                if setting == "on":
-                    _wait_for_worker(server.url, auth)
-                results[setting] += bench_server(server, bodies, seconds, scratch)
-                before = _settled_state(server.url, auth) if setting == "on" else {}
-                results[setting].append(paced_run(server, bodies[1], seconds))
-                if setting == "on":
-                    after = _settled_state(server.url, auth)
-                    paced = {key: after[key] - before[key] for key in PACED_COUNTS}
-                    shadow_states.append({**after, "paced": paced})
-    return results, shadow_states
+            server = stack.enter_context(
+                run_server(
+                    f"shadow {setting}",
+                    [*command, str(port)],
+                    {**env, **extra},
+                    "/readyz",
+                    path,
+                    auth,
+                    port,
+                    scratch / f"shadow-{setting}.log",
+                )
+            )
+            first_prediction(server, bodies[1])
+            wait_for_first_poll(server)
+            servers[setting] = server
+        on = servers["on"]
+        _wait_for_worker(on.url, auth)
+        for server in servers.values():
+            run_wrk(server, bodies[1], 8, min(seconds, 3.0), scratch)  # warm-up
+        _settled_state(on.url, auth)
+        for scenario, rows, connections in [*SCENARIOS, (PACED_SCENARIO, 1, 0)]:
+            if scenario == PACED_SCENARIO:
+                before = _settled_state(on.url, auth)
+            for round_ in range(rounds):
+                for setting in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+                    server = servers[setting]
+                    if connections:
+                        result = _run(server, bodies[rows], connections, seconds, scratch)
+                    else:
+                        result = paced_run(server, bodies[1], seconds)
+                    results[setting].append(replace(result, scenario=scenario))
+                    if setting == "on" and connections:
+                        _settled_state(on.url, auth)
+        after = _settled_state(on.url, auth)
+    paced = {key: after[key] - before[key] for key in PACED_COUNTS}
+    sent = round(PACED_RATE * seconds) * rounds
+    return results, {**after, "paced": paced, "paced_sent": sent}
 
 
-def judge(
-    results: dict[str, list[Result]], states: list[dict[str, Any]], seconds: float
-) -> Verdicts:
-    """Per scenario the champion's p99 on / off (median over rounds); at the moderate load every
-    request shadow-scored."""
+def pair_ratios(results: dict[str, list[Result]], scenario: str) -> list[float]:
+    """p99 on / off of each pair of runs (runs without a percentile left out)."""
+    off = [r.p99_ms for r in results["off"] if r.scenario == scenario]
+    on = [r.p99_ms for r in results["on"] if r.scenario == scenario]
+    return [b / a for a, b in zip(off, on, strict=True) if math.isfinite(a) and math.isfinite(b)]
+
+
+def judge(results: dict[str, list[Result]], state: dict[str, Any]) -> Verdicts:
+    """Per scenario the median over pairs of the champion's p99 on / off; at the moderate load
+    every request shadow-scored."""
     verdicts = Verdicts("serving-shadow")
     for scenario in [name for name, _, _ in SCENARIOS] + [PACED_SCENARIO]:
-        # wrk prints no percentile (nan) when a run's latencies overflow its histogram
-        off = [r for r in results["off"] if r.scenario == scenario and math.isfinite(r.p99_ms)]
-        on = [r for r in results["on"] if r.scenario == scenario and math.isfinite(r.p99_ms)]
-        if not off or not on:
+        ratios = pair_ratios(results, scenario)
+        if not ratios:  # wrk prints no percentile when a run's latencies overflow its histogram
             verdicts.add(Target(f"p99 on / off, {scenario} (no percentile)", math.inf, 1.1))
             continue
-        ratio = statistics.median(r.p99_ms for r in on) / statistics.median(r.p99_ms for r in off)
-        verdicts.add(Target(f"p99 on / off, {scenario}", ratio, P99_RATIO_TARGET, "×"))
-    sent = round(PACED_RATE * seconds) * len(states)
-    scored = sum(state["paced"]["requests_scored"] for state in states)
+        median = statistics.median(ratios)
+        verdicts.add(Target(f"p99 on / off, {scenario}", median, P99_RATIO_TARGET, "×"))
     verdicts.add(
         Target(
-            f"shadow-scored at {PACED_SCENARIO}", scored, sent, "", higher_is_better=True, digits=0
+            f"shadow-scored at {PACED_SCENARIO}",
+            state["paced"]["requests_scored"],
+            state["paced_sent"],
+            "",
+            higher_is_better=True,
+            digits=0,
         )
     )
     return verdicts
@@ -157,7 +200,7 @@ def judge(
 
 def render(
     results: dict[str, list[Result]],
-    states: list[dict[str, Any]],
+    state: dict[str, Any],
     seconds: float,
     rounds: int,
     version: str,
@@ -167,49 +210,47 @@ def render(
     lines = [
         "## Shadow scoring (`make bench-shadow`)",
         "",
-        f"{machine_line()}; wrk, 1 thread, {seconds:g} s per scenario, loopback, {rounds} "
-        "round(s) of shadow off then on, each on a fresh `modelcycle serve`; medians over rounds.",
+        f"{machine_line()}; wrk, 1 thread, {seconds:g} s a run, loopback. Two `modelcycle serve` "
+        f"started once, shadow off and on; per scenario {rounds} pairs of runs back to back "
+        "(off then on, then on then off...), so that both settings see the same machine; the "
+        "ratio is the median of the pairs' ratios. "
         f"The champion (version 1 of the 501-feature classifier) answers; with shadow on, version "
-        f"{version} also scores every request off the response path, in a worker process at nice "
-        "19, and logs to the lake.",
+        f"{version} also scores every request off the response path, in a worker process "
+        "(SCHED_IDLE, nice 19), and logs to the lake.",
         "",
-        "| scenario | req/s off | req/s on | p99 ms off | p99 ms on | p99 on / off | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| scenario | req/s off | req/s on | p99 ms off | p99 ms on | p99 on / off, each pair "
+        "| median | errors |",
+        "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for scenario in [name for name, _, _ in SCENARIOS] + [PACED_SCENARIO]:
-        # wrk prints no percentile (nan) when a run's latencies overflow its histogram
-        off = [r for r in results["off"] if r.scenario == scenario and math.isfinite(r.p99_ms)]
-        on = [r for r in results["on"] if r.scenario == scenario and math.isfinite(r.p99_ms)]
-        if not off or not on:
+        ratios = pair_ratios(results, scenario)
+        off = [r for r in results["off"] if r.scenario == scenario]
+        on = [r for r in results["on"] if r.scenario == scenario]
+        if not ratios:
             continue
-        p99_off = statistics.median(r.p99_ms for r in off)
-        p99_on = statistics.median(r.p99_ms for r in on)
         lines.append(
             f"| {scenario} | {statistics.median(r.requests_per_s for r in off):,.0f} | "
-            f"{statistics.median(r.requests_per_s for r in on):,.0f} | {p99_off:.2f} | "
-            f"{p99_on:.2f} | {p99_on / p99_off:.2f} | "
+            f"{statistics.median(r.requests_per_s for r in on):,.0f} | "
+            f"{statistics.median(r.p99_ms for r in off):.2f} | "
+            f"{statistics.median(r.p99_ms for r in on):.2f} | "
+            f"{', '.join(f'{ratio:.2f}' for ratio in ratios)} | {statistics.median(ratios):.2f} | "
             f"{sum(r.errors for r in off + on)} |"
         )
-    scored = sum(state["requests_scored"] for state in states)
-    dropped = sum(state["dropped"] for state in states)
-    skipped = sum(state.get("skipped", 0) for state in states)
-    lost = sum(state.get("lost", 0) for state in states)
-    errors = sum(state["errors"] for state in states)
-    rss = [state["worker_rss_bytes"] / 2**20 for state in states if state.get("worker_rss_bytes")]
-    paced = {key: sum(state["paced"][key] for state in states) for key in PACED_COUNTS}
-    sent = round(PACED_RATE * seconds) * len(states)
+    paced = state["paced"]
+    rss = state.get("worker_rss_bytes")
     lines += [
         "",
         f"At the moderate load ({PACED_SCENARIO}, one connection, a Python client; its p99 "
-        f"includes the client's own timing noise): {sent:,} requests sent with shadow on, "
-        f"{paced['requests_scored']:,} shadow-scored, {paced['dropped']:,} dropped, "
+        f"includes the client's own timing noise): {state['paced_sent']:,} requests sent with "
+        f"shadow on, {paced['requests_scored']:,} shadow-scored, {paced['dropped']:,} dropped, "
         f"{paced['lost']:,} lost, {paced['errors']} failed.",
-        f"Shadow worker over the 'on' runs: {scored:,} requests scored, {dropped:,} dropped "
-        f"(queue full: the worker process, at nice 19, gets the CPU only when the answers leave "
-        f"it some), {skipped:,} skipped (not sampled), {lost:,} lost, {errors} failed; the API "
-        "sends what is queued in batches, one frame each, and the worker scores each in one "
-        "ONNX Runtime call. Worker process resident memory at the end of each run: "
-        + (", ".join(f"{mib:.0f} MiB" for mib in rss) or "not reported")
+        f"Shadow worker over the whole run: {state['requests_scored']:,} requests scored, "
+        f"{state['dropped']:,} dropped (queue full: the worker gets the CPU only when nothing "
+        f"else wants it), {state.get('skipped', 0):,} skipped (not sampled), "
+        f"{state.get('lost', 0):,} lost, {state['errors']} failed; the API encodes each request "
+        "as it answers, sends what is queued in frames of up to 256 requests, and the worker "
+        "scores each frame in one ONNX Runtime call. Worker resident memory at the end: "
+        + (f"{rss / 2**20:.0f} MiB" if rss else "not reported")
         + " (on top of the API's).",
         run_line(conditions),
         "",

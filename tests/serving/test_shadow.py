@@ -34,6 +34,7 @@ from modelcycle.serving.prediction_log import SHADOW_TABLE, PredictionLog
 from modelcycle.serving.shadow import MAX_BATCH_REQUESTS, ShadowScorer
 from modelcycle.serving.shadow_jobs import (
     ChampionAnswer,
+    FrameError,
     ShadowJob,
     decode_jobs,
     encode_jobs,
@@ -398,7 +399,7 @@ def test_batches_cross_the_pipe_as_frames_and_the_challenger_scores_them(
         header, payload = encode_jobs(
             jobs[start : start + MAX_BATCH_REQUESTS], {name: features_digest(features)}
         )
-        assert {job[-1][0] for job in header["jobs"]} == {"matrix", "raw"}
+        assert {job[-1][0] for job in json.loads(header)["jobs"]} == {"matrix", "raw"}
         stream = io.BytesIO()
         write_frame(stream, header, payload)
         stream.seek(0)
@@ -480,3 +481,28 @@ def test_a_killed_worker_is_restarted_shown_and_scores_again(
         assert answer.status_code == 200 and answer.json()["version"] == "1"
         _wait_for(lambda: _models(api)["shadow"]["rows_scored"] == 10, "the new worker's scores")
         assert _models(api)["shadow"]["requests_scored"] == 2
+
+
+def test_a_frame_whose_payload_disagrees_with_its_requests_is_refused() -> None:
+    """The worker trusts nothing it reads: a payload shorter or longer than its requests' data,
+    or a stream cut inside a frame, is a FrameError (the worker ends and is restarted), never a
+    request scored on the wrong bytes."""
+    jobs = [
+        ShadowJob(
+            b'{"instances": [[1.0, 2.0]]}',
+            (ChampionAnswer("m", "1", [0.5]),),
+            f"r{i}",
+            datetime.now(UTC),
+        )
+        for i in range(3)
+    ]
+    header, payload = encode_jobs(jobs, {})
+    joined = b"".join(payload)
+    assert [job.request_id for job in decode_jobs(json.loads(header), joined)] == ["r0", "r1", "r2"]
+    for wrong in (joined[:-1], joined + b"x"):
+        with pytest.raises(FrameError, match="frame payload holds"):
+            decode_jobs(json.loads(header), wrong)
+    stream = io.BytesIO()
+    write_frame(stream, header, payload)
+    with pytest.raises(FrameError, match="cut short"):
+        read_frame(io.BytesIO(stream.getvalue()[:-5]))

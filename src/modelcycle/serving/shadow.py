@@ -1,10 +1,12 @@
 """Shadow scoring: the challenger scores the requests the champion answered, in another process.
 
 A predict route hands its body, parsed matrix and the champion's scores to `submit` once its
-answer is computed: a dictionary look-up and a `put_nowait`, so a response never waits for the
-challenger. A sender thread (normal priority: it never sits descheduled holding the GIL) drains
-the queue in batches (up to MAX_BATCH_REQUESTS / MAX_BATCH_ROWS; after a small one it waits
-`max_delay` for more) and writes each as one frame to the shadow worker process
+answer is computed: a dictionary look-up, the request's part of a frame encoded (a few µs in
+orjson) and a deque append, so a response never waits for the challenger. A sender thread,
+woken once per batch (not per request: each wake-up is a GIL hand-off the event loop pays for),
+waits `max_delay` for requests to accumulate, then drains them in batches (up to
+MAX_BATCH_REQUESTS / MAX_BATCH_ROWS) and writes each as one frame, joined bytes, to the shadow
+worker process
 (serving/shadow_worker.py, nice 19, its own GIL), which loads the challenger, scores and writes
 `lake/shadow/`. A supervisor thread starts the worker, reads its status frames into what
 `/v1/models`, `/metrics` and readiness show, and restarts it with backoff when it dies (logged,
@@ -15,10 +17,10 @@ Stopping sends what is queued, then the worker scores it, flushes its log and ex
 
 from __future__ import annotations
 
-import queue
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +30,7 @@ import structlog
 
 from modelcycle.serving.background import TaskHealth
 from modelcycle.serving.manager import describe_error
-from modelcycle.serving.shadow_jobs import ShadowJob, encode_jobs
+from modelcycle.serving.shadow_jobs import EncodedJob, ShadowJob, encode_job, jobs_frame
 from modelcycle.serving.shadow_process import EXIT_TIMEOUT_SECONDS, WorkerProcess, describe_exit
 from modelcycle.serving.shadow_scoring import TASK_NAME
 from modelcycle.serving.shadow_worker import LOG_TASK, POLL_TASK
@@ -39,11 +41,8 @@ log = structlog.get_logger(__name__)
 __all__ = ["TASK_NAME", "ChallengerState", "ShadowScorer"]
 
 # One batch: what is queued, up to this many requests or rows, one frame, one ONNX Runtime call.
-# The sender holds the GIL while it encodes a frame (about 4 µs a request) and an answer waits
-# for it: 256-request frames cost the champion ~1 ms of p99 at one connection. Smaller frames
-# mean more of them under saturation: 32 cost p99 at 32 connections. 64 was the best measured
-# compromise (docs/benchmarks.md).
-MAX_BATCH_REQUESTS = 64
+# The requests come encoded, so a frame costs the sender a join, not a GIL-holding encode.
+MAX_BATCH_REQUESTS = 256
 MAX_BATCH_ROWS = 8192
 RESTART_SECONDS = (1.0, 60.0)  # backoff between worker starts: first, most
 STABLE_SECONDS = 60.0  # a worker that lived this long restarts at once after dying
@@ -86,7 +85,11 @@ class ShadowScorer:
             POLL_TASK: poll_health or TaskHealth(POLL_TASK),
             LOG_TASK: log_health or TaskHealth(LOG_TASK),
         }
-        self._queue: queue.Queue[ShadowJob | None] = queue.Queue(settings.serving_shadow_queue)
+        self.max_queued = settings.serving_shadow_queue
+        # Appended by the event loop, taken by the sender (deque's append/popleft are atomic).
+        self._queue: deque[EncodedJob] = deque()
+        self._work = threading.Event()  # requests queued since the sender last looked
+        self._digests: dict[str, str] = {}  # the challengers' column orders, as last reported
         self._lock = threading.Lock()  # guards the counters requests and threads add to
         self._worker_ready = threading.Condition(self._lock)
         self._stopping = threading.Event()
@@ -106,12 +109,8 @@ class ShadowScorer:
         self._errors_before: dict[str, int] = dict.fromkeys(self._mirrors, 0)
 
     @property
-    def max_queued(self) -> int:
-        return self._queue.maxsize
-
-    @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     def _total(self, counter: str) -> int:
         return self._before[counter] + self._reported[counter]
@@ -136,18 +135,21 @@ class ShadowScorer:
             with self._lock:
                 self.skipped += 1
             return
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            with self._lock:
-                self.dropped += 1
-                dropped = self.dropped
-            if dropped & (dropped - 1) == 0:  # the 1st, 2nd, 4th, 8th... drop: logged, not flooded
-                log.warning(
-                    "shadow scoring dropped a request: its queue is full",
-                    dropped=dropped,
-                    max_queued=self.max_queued,
-                )
+        if len(self._queue) < self.max_queued:
+            self._queue.append(encode_job(job, self._digests))
+            # Seen set: the sender has not cleared it yet, so its drain comes after this append.
+            if not self._work.is_set():  # one wake-up (a lock) per batch, not per request
+                self._work.set()
+            return
+        with self._lock:
+            self.dropped += 1
+            dropped = self.dropped
+        if dropped & (dropped - 1) == 0:  # the 1st, 2nd, 4th, 8th... drop: logged, not flooded
+            log.warning(
+                "shadow scoring dropped a request: its queue is full",
+                dropped=dropped,
+                max_queued=self.max_queued,
+            )
 
     def refresh(self, name: str) -> str:
         """The webhook's reload of the challenger, done by the worker (which holds it)."""
@@ -178,12 +180,9 @@ class ShadowScorer:
         if not self._threads:
             return
         self._stopping.set()  # no more waiting for work to accumulate, no more restarts
+        self._work.set()  # the sender sends what is queued, then closes the worker's input
         with self._worker_ready:
             self._worker_ready.notify_all()
-        try:
-            self._queue.put(None, timeout=EXIT_TIMEOUT_SECONDS)  # after what is queued
-        except queue.Full:
-            log.error("shadow sender did not take its queue at shutdown", queued=self.queued)
         for thread in self._threads:
             thread.join(timeout=EXIT_TIMEOUT_SECONDS * 2)
             if thread.is_alive():
@@ -196,14 +195,12 @@ class ShadowScorer:
 
     def _send(self) -> None:
         try:
-            while True:
-                jobs, more = self._next_batch()
-                if jobs:
-                    self._deliver(jobs)
-                if not more:
-                    break
-                if len(jobs) < MAX_BATCH_REQUESTS:
-                    self._stopping.wait(self.max_delay)
+            while not self._stopping.is_set():
+                self._work.wait()
+                self._work.clear()  # before draining: an append after the drain wakes us again
+                self._stopping.wait(self.max_delay)  # let a batch accumulate
+                self._drain()
+            self._drain()  # what was queued when the stop came
         except BaseException as error:
             self.health.ended(describe_error(error))
             log.critical("shadow sender stopped; restart the API", exc_info=error)
@@ -214,35 +211,28 @@ class ShadowScorer:
         if worker is not None:
             worker.close_input()
 
-    def _next_batch(self) -> tuple[list[ShadowJob], bool]:
-        """What is queued (waiting for the first), up to a batch; False once told to stop."""
-        job = self._queue.get()
-        if job is None:
-            return [], False
-        jobs, rows = [job], _rows(job)
-        while len(jobs) < MAX_BATCH_REQUESTS and rows < MAX_BATCH_ROWS:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is None:
-                return jobs, False
-            jobs.append(job)
-            rows += _rows(job)
-        return jobs, True
+    def _drain(self) -> None:
+        """Frames until the queue is empty, each up to a batch."""
+        while self._queue:
+            jobs: list[EncodedJob] = []
+            rows = 0
+            while self._queue and len(jobs) < MAX_BATCH_REQUESTS and rows < MAX_BATCH_ROWS:
+                job = self._queue.popleft()
+                jobs.append(job)
+                rows += job.rows
+            self._deliver(jobs)
 
-    def _deliver(self, jobs: list[ShadowJob]) -> None:
+    def _deliver(self, jobs: list[EncodedJob]) -> None:
         """One frame to the worker, waiting for one while it (re)starts; a failed write loses
         the batch, counted (the supervisor reports why the worker went)."""
         with self._worker_ready:
             while self._worker is None and not self._stopping.is_set():
                 self._worker_ready.wait()
             worker = self._worker
-        digests = {name: state.digest for name, state in self.challengers.items()}
         try:
             if worker is None:
                 raise BrokenPipeError("no shadow worker")
-            header, payload = encode_jobs(jobs, digests)
+            header, payload = jobs_frame(jobs)
             worker.send(header, payload)
         except OSError as error:
             with self._lock:
@@ -326,6 +316,7 @@ class ShadowScorer:
             )
             for name, state in report["models"].items()
         }
+        self._digests = {name: state.digest for name, state in self.challengers.items()}
         with self._lock:
             for counter in COUNTERS:
                 self._reported[counter] = int(report[counter])
@@ -353,7 +344,3 @@ class ShadowScorer:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _rows(job: ShadowJob) -> int:
-    return max((len(answer.scores) for answer in job.answers), default=0)

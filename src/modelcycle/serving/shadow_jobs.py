@@ -2,9 +2,11 @@
 
 A frame is two little-endian u32 lengths, an orjson header and a payload of raw bytes. A batch of
 answered requests travels as one frame: the header lists each request (id, time, the champion's
-versions and scores, device id and windows) and where its data lies in the payload: the
-champion's parsed float32 matrix (read back with `np.frombuffer`, no parsing) or, when the
-challenger needs other columns or it is a device request, the request's body as received.
+versions and scores, device id and windows) and what its data is, each request's right after
+the one before in the payload: the champion's parsed float32 matrix (read back with
+`np.frombuffer`, no parsing) or, when the challenger needs other columns or it is a device
+request, the request's body as received. Each request is encoded where it was answered
+(`encode_job`); a frame only joins them (`jobs_frame`).
 The worker answers with small header-only frames (status). Nothing here runs code it receives.
 """
 
@@ -75,9 +77,16 @@ def features_digest(features: tuple[str, ...]) -> str:
     return digest
 
 
-def write_frame(stream: IO[bytes], header: dict[str, Any], payload: Sequence[Buffer] = ()) -> None:
-    """One frame, whole (a buffered stream writes it all, blocking while the pipe is full)."""
-    encoded = orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY)
+def write_frame(
+    stream: IO[bytes], header: dict[str, Any] | bytes, payload: Sequence[Buffer] = ()
+) -> None:
+    """One frame, whole (a buffered stream writes it all, blocking while the pipe is full).
+    `header` may come encoded already (`jobs_frame`)."""
+    encoded = (
+        header
+        if isinstance(header, bytes)
+        else orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY)
+    )
     stream.write(_LENGTHS.pack(len(encoded), sum(len(part) for part in payload)))
     stream.write(encoded)
     for part in payload:
@@ -108,43 +117,64 @@ def read_frame(stream: IO[bytes]) -> tuple[dict[str, Any], bytes] | None:
     return header, _read_exactly(stream, payload_size)
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedJob:
+    """One request as it will cross the pipe: its header entry and its data, nothing shared."""
+
+    entry: bytes  # orjson: [request id, time, answers, device id, windows, where]
+    data: Buffer
+    rows: int
+
+
+def encode_job(job: ShadowJob, digests: Mapping[str, str]) -> EncodedJob:
+    """One request's part of a `jobs` frame, encoded where it was answered (a few µs of C), so
+    that the thread that writes frames only joins bytes. `digests`: the challenger's column
+    order per model, as last reported: a request whose champion used the same columns sends its
+    matrix, any other its body."""
+    digest = features_digest(job.features) if job.matrix is not None else ""
+    data: Buffer
+    if job.matrix is not None and digests.get(job.answers[0].model) == digest:
+        matrix = np.ascontiguousarray(job.matrix, dtype=np.float32)
+        data = memoryview(matrix.data).cast("B")
+        where: list[Any] = ["matrix", matrix.shape[0], matrix.shape[1], digest]
+    else:
+        data = job.raw
+        where = ["raw", len(job.raw)]
+    answers = [[a.model, a.version, a.scores] for a in job.answers]
+    entry = orjson.dumps(
+        [job.request_id, job.predicted_at, answers, job.device_id, job.windows, where],
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+    rows = max((len(answer.scores) for answer in job.answers), default=0)
+    return EncodedJob(entry, data, rows)
+
+
+def jobs_frame(encoded: Sequence[EncodedJob]) -> tuple[bytes, list[Buffer]]:
+    """The header (encoded) and payload of a `jobs` frame: the requests in order, each request's
+    data right after the one before (`decode_jobs` adds up the sizes)."""
+    header = b'{"kind":"jobs","jobs":[' + b",".join(job.entry for job in encoded) + b"]}"
+    return header, [job.data for job in encoded]
+
+
 def encode_jobs(
-    jobs: list[ShadowJob], digests: Mapping[str, str]
-) -> tuple[dict[str, Any], list[Buffer]]:
-    """A `jobs` frame. `digests`: the challenger's column order per model, as last reported: a
-    request whose champion used the same columns sends its matrix, any other its body."""
-    entries = []
-    payload: list[Buffer] = []
-    offset = 0
-    for job in jobs:
-        answers = [[a.model, a.version, a.scores] for a in job.answers]
-        digest = features_digest(job.features) if job.matrix is not None else ""
-        data: memoryview
-        if job.matrix is not None and digests.get(job.answers[0].model) == digest:
-            matrix = np.ascontiguousarray(job.matrix, dtype=np.float32)
-            data = memoryview(matrix.data).cast("B")
-            where: list[Any] = ["matrix", offset, matrix.shape[0], matrix.shape[1], digest]
-        else:
-            data = memoryview(job.raw)
-            where = ["raw", offset, len(job.raw)]
-        payload.append(data)
-        offset += len(data)
-        entries.append(
-            [job.request_id, job.predicted_at, answers, job.device_id, job.windows, where]
-        )
-    return {"kind": "jobs", "jobs": entries}, payload
+    jobs: Sequence[ShadowJob], digests: Mapping[str, str]
+) -> tuple[bytes, list[Buffer]]:
+    """A whole `jobs` frame at once."""
+    return jobs_frame([encode_job(job, digests) for job in jobs])
 
 
 def decode_jobs(header: dict[str, Any], payload: bytes) -> list[ShadowJob]:
     """The requests of a `jobs` frame; the matrices are views into `payload`, not copies."""
     jobs = []
+    offset = 0
     for request_id, at, answers, device_id, windows, where in header["jobs"]:
         champion = tuple(ChampionAnswer(m, v, s) for m, v, s in answers)
         predicted_at = datetime.fromisoformat(at)
         parsed = [datetime.fromisoformat(w) for w in windows] if windows is not None else None
         if where[0] == "matrix":
-            _, offset, rows, columns, digest = where
+            _, rows, columns, digest = where
             matrix = np.frombuffer(payload, np.float32, rows * columns, offset)
+            offset += matrix.nbytes
             job = ShadowJob(
                 b"",
                 champion,
@@ -156,8 +186,11 @@ def decode_jobs(header: dict[str, Any], payload: bytes) -> list[ShadowJob]:
                 features_digest=digest,
             )
         else:
-            _, offset, size = where
+            _, size = where
             raw = payload[offset : offset + size]
+            offset += size
             job = ShadowJob(raw, champion, request_id, predicted_at, device_id, parsed)
         jobs.append(job)
+    if offset != len(payload):
+        raise FrameError(f"frame payload holds {len(payload)} bytes, its requests {offset}")
     return jobs

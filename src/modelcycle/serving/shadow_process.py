@@ -1,4 +1,4 @@
-"""One shadow worker process, seen from the API: started with two pipes, at nice 19.
+"""One shadow worker process, seen from the API: started with two pipes, at the lowest priority.
 
 `subprocess` with `python -m modelcycle.serving.shadow_worker` rather than multiprocessing:
 "spawn" would pickle its arguments and re-import the API's `__main__` (uvicorn's); here the two
@@ -78,7 +78,7 @@ class WorkerProcess:
         self.closed = False
         self.send({"kind": "config", "settings": worker_settings(settings)})
 
-    def send(self, header: dict[str, Any], payload: list[Buffer] | None = None) -> None:
+    def send(self, header: dict[str, Any] | bytes, payload: list[Buffer] | None = None) -> None:
         """One frame to the worker; blocks while its pipe is full. OSError once it is gone."""
         with self._write_lock:
             if self.closed:
@@ -117,9 +117,13 @@ class WorkerProcess:
 
 
 def _lower_priority(pid: int) -> None:
-    """Nice 19 for the whole worker (its threads inherit it): on busy cores the answers go
-    first. Set by the API right after the start, so it covers the worker's imports too."""
+    """Nice 19 and SCHED_IDLE for the whole worker (its threads inherit both): it runs only when
+    nothing else wants the CPU, and a waking answer preempts it at once (at nice 19 alone it
+    could finish its time slice first). Set by the API right after the start, so it covers the
+    worker's imports too."""
     try:
         os.setpriority(os.PRIO_PROCESS, pid, LOWEST_PRIORITY)
+        if hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
     except OSError as error:
         log.warning("shadow worker runs at normal CPU priority", error=str(error))

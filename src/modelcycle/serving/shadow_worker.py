@@ -1,10 +1,11 @@
 """The shadow worker process: `python -m modelcycle.serving.shadow_worker IN_FD OUT_FD`.
 
-Started (at nice 19) and supervised by the API (serving/shadow.py). Its own interpreter, so its
-Python work (unpacking batches, building log rows) never holds the API's GIL, and the OS scheduler
-really runs the answers first. It loads the challenger with the same `ModelManager` as the API
-(sha256-checked ONNX, cache, alias poll, hot swap), scores the batches the API sends, writes
-`lake/shadow/` through a `PredictionLog`, and reports what it did as small status frames.
+Started (nice 19, SCHED_IDLE) and supervised by the API (serving/shadow.py). Its own
+interpreter, so its Python work (unpacking batches, building log rows) never holds the API's GIL,
+and the OS scheduler really runs the answers first. It loads the challenger with the same
+`ModelManager` as the API (sha256-checked ONNX, cache, alias poll, hot swap), scores the batches
+the API sends, writes `lake/shadow/` through a `PredictionLog`, and reports what it did as small
+status frames (at most one per REPORT_SECONDS while batches arrive).
 A closed input pipe (the API stopping, or gone) ends it: it scores what it received, flushes its
 log, reports once more and exits.
 """
@@ -37,6 +38,9 @@ log = structlog.get_logger(__name__)
 
 POLL_TASK = "shadow_poll"
 LOG_TASK = "shadow_log"
+# At most one status frame this often while batches arrive: each wakes the API's supervisor
+# thread, which takes the API's GIL from the answers for a moment.
+REPORT_SECONDS = 0.5
 
 
 def rss_bytes() -> int:
@@ -56,6 +60,7 @@ class Worker:
         self._status = status
         self._status_lock = threading.Lock()  # the poll thread and the main loop both report
         self._stop = threading.Event()
+        self._scored = threading.Event()  # batches scored since the last status frame
         self.manager = ModelManager(
             names=settings.model_names,
             alias=settings.serving_shadow_alias,
@@ -88,10 +93,14 @@ class Worker:
         self.report()
         poller = threading.Thread(target=self._poll, name="shadow-poll", daemon=True)
         poller.start()
+        reporter = threading.Thread(target=self._report_scored, name="shadow-report", daemon=True)
+        reporter.start()
         try:
             self._serve(jobs)
         finally:
             self._stop.set()
+            self._scored.set()
+            reporter.join()
             self.shadow_log.stop()  # the shutdown flush
             self.scorer.health.ended(None)
             self.poll_health.ended(None)
@@ -107,7 +116,17 @@ class Worker:
                 continue
             if header["kind"] == "jobs":
                 self.scorer.score(decode_jobs(header, payload))
-                self.report()
+                self._scored.set()
+
+    def _report_scored(self) -> None:
+        """Report scored batches, at most once per REPORT_SECONDS (the final report is run's)."""
+        while True:
+            self._scored.wait()
+            if self._stop.is_set():
+                return
+            self._scored.clear()
+            self.report()
+            self._stop.wait(REPORT_SECONDS)
 
     def _refresh(self, name: str) -> None:
         """The webhook's reload, off the scoring loop (a download may take seconds)."""
