@@ -22,7 +22,7 @@ from modelcycle.serving.background import BackgroundTasks
 from modelcycle.serving.cache import ArtifactCache
 from modelcycle.serving.manager import ModelManager
 from modelcycle.serving.metrics import ApiMetrics
-from modelcycle.serving.prediction_log import PredictionBatch, PredictionLog
+from modelcycle.serving.prediction_log import SHADOW_TABLE, PredictionBatch, PredictionLog
 from modelcycle.storage import ObjectStore, open_store
 from tests.serving.test_metrics_accuracy import NoRegistry
 from tests.support.gcs import GCS_BUCKET, FaultyHttpProxy, start_gcs_emulator
@@ -166,3 +166,54 @@ def test_a_full_buffer_drops_the_oldest_rows_and_counts_them(
     temp_folder.mkdir()
     prediction_log.flush()
     assert lake_request_ids(lake) == [f"r{number:02d}" for number in range(16, 26)]
+
+
+def test_every_row_is_logged_as_it_was_answered(tmp_path: Path) -> None:
+    """The flush builds its columns per batch and repeats them for the batch's rows: each row
+    keeps its own request, time (to the microsecond), device, window and score, in order; the
+    shadow log adds the champion's version and score of the same row."""
+    at = datetime(2026, 3, 1, 12, 30, 15, 123457, tzinfo=UTC)
+    windows = [datetime(2026, 3, 1, 10), datetime(2026, 3, 1, 11)]
+    lake = open_store(str(tmp_path / "lake"))
+    served = PredictionLog(lake)
+    served.record_many(
+        [
+            PredictionBatch(at, "r1", "m", "3", [0.25]),
+            PredictionBatch(at.replace(microsecond=999999), None, "m", "3", [0.5, 0.75, 1.0]),
+            PredictionBatch(at, "r3", "m", "4", [0.125, 0.375], device_id="d1", windows=windows),
+        ]
+    )
+    served.flush()
+    [key] = lake.glob("predictions/date=2026-03-01/*.parquet")
+    rows = pq.read_table(io.BytesIO(lake.read_bytes(key))).to_pylist()
+    assert [(r["request_id"], r["version"], r["device_id"], r["score"]) for r in rows] == [
+        ("r1", "3", None, 0.25),
+        (None, "3", None, 0.5),
+        (None, "3", None, 0.75),
+        (None, "3", None, 1.0),
+        ("r3", "4", "d1", 0.125),
+        ("r3", "4", "d1", 0.375),
+    ]
+    assert [r["predicted_at"] for r in rows] == [at] + [at.replace(microsecond=999999)] * 3 + [
+        at
+    ] * 2
+    assert [r["window_start"] for r in rows] == [None] * 4 + windows
+
+    shadow = PredictionLog(lake, table=SHADOW_TABLE)
+    shadow.record_many(
+        [
+            PredictionBatch(
+                at, "r1", "m", "5", [0.3], champion_version="3", champion_scores=[0.25]
+            ),
+            PredictionBatch(
+                at, "r2", "m", "5", [0.6, 0.7], champion_version="3", champion_scores=[0.5, 0.75]
+            ),
+        ]
+    )
+    shadow.flush()
+    [key] = lake.glob("shadow/date=2026-03-01/*.parquet")
+    rows = pq.read_table(io.BytesIO(lake.read_bytes(key))).to_pylist()
+    assert [
+        (r["request_id"], r["version"], r["champion_version"], r["champion_score"]) for r in rows
+    ] == [("r1", "5", "3", 0.25), ("r2", "5", "3", 0.5), ("r2", "5", "3", 0.75)]
+    assert [round(r["score"], 6) for r in rows] == [0.3, 0.6, 0.7]

@@ -18,9 +18,10 @@ import io
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain, repeat
 from typing import TYPE_CHECKING
 
 import structlog
@@ -99,21 +100,59 @@ def _now() -> datetime:
 
 
 def _to_table(batches: list[PredictionBatch], schema: pa.Schema) -> pa.Table:
+    """Column by column: one comprehension per column over the batches, then each batch's
+    values repeated for its rows by Arrow (`take`). The writer holds the GIL while it runs
+    Python here, and every answer waits for it: a loop over batches appending to lists cost
+    15 ms per 12,000 one-row requests (two seconds at c32), this 6.5 ms (docs/serving.md)."""
+    import numpy as np
     import pyarrow as pa  # imported by prediction_schema, under the first-use lock
 
-    columns: dict[str, list[object]] = {name: [] for name in schema.names}
-    for batch in batches:
-        n = len(batch.scores)
-        columns["predicted_at"] += [batch.predicted_at] * n
-        columns["request_id"] += [batch.request_id] * n
-        columns["model"] += [batch.model] * n
-        columns["version"] += [batch.version] * n
-        columns["device_id"] += [batch.device_id] * n
-        columns["window_start"] += list(batch.windows) if batch.windows else [None] * n
-        columns["score"] += list(batch.scores)
-        if "champion_score" in columns:
-            columns["champion_version"] += [batch.champion_version] * n
-            columns["champion_score"] += list(batch.champion_scores or [])
+    counts = [len(batch.scores) for batch in batches]
+    rows = sum(counts)
+    # Which batch each row comes from; None when every batch is one row (a request of one row).
+    take = None if rows == len(batches) else pa.array(np.repeat(np.arange(len(batches)), counts))
+
+    def per_batch(name: str, values: list[object] | np.ndarray) -> pa.Array:
+        array = pa.array(values, type=schema.field(name).type)
+        return array if take is None else array.take(take)
+
+    def per_row(name: str, values: Iterable[object]) -> pa.Array:
+        return pa.array(list(values), type=schema.field(name).type)
+
+    columns = {
+        # Aware datetimes convert slowly (~0.5 µs each, 200 ms at the first call): as µs
+        # since the epoch, from floats (exact to the µs once rounded), they take a copy.
+        "predicted_at": per_batch(
+            "predicted_at",
+            np.rint(np.array([batch.predicted_at.timestamp() for batch in batches]) * 1e6).astype(
+                np.int64
+            ),
+        ),
+        "request_id": per_batch("request_id", [batch.request_id for batch in batches]),
+        "model": per_batch("model", [batch.model for batch in batches]),
+        "version": per_batch("version", [batch.version for batch in batches]),
+        "device_id": per_batch("device_id", [batch.device_id for batch in batches]),
+        "window_start": (
+            per_row(
+                "window_start",
+                chain.from_iterable(
+                    batch.windows or repeat(None, count)
+                    for batch, count in zip(batches, counts, strict=True)
+                ),
+            )
+            if any(batch.windows for batch in batches)
+            else pa.nulls(rows, schema.field("window_start").type)
+        ),
+        "score": per_row("score", chain.from_iterable(batch.scores for batch in batches)),
+    }
+    if "champion_score" in schema.names:
+        columns["champion_version"] = per_batch(
+            "champion_version", [batch.champion_version for batch in batches]
+        )
+        columns["champion_score"] = per_row(
+            "champion_score",
+            chain.from_iterable(batch.champion_scores or () for batch in batches),
+        )
     return pa.table(columns, schema=schema)
 
 
