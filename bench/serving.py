@@ -39,6 +39,7 @@ from bench.serving_load import (
     bench_server,
     first_prediction,
     free_port,
+    registry_server,
     rss_mib,
     run_server,
     wait_for_first_poll,
@@ -113,13 +114,23 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     home = prepare_home()
-    tracking = f"sqlite:///{home / 'mlflow.db'}"
     scratch = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    # modelcycle reads the registry from a tracking server, as deployed (docs/deployment.md);
+    # `mlflow models serve` reads the same SQLite file directly.
+    with registry_server(home, scratch / "registry.log") as registry:
+        _bench(args, seconds, home, scratch, registry)
+
+
+def _bench(
+    args: argparse.Namespace, seconds: float, home: Path, scratch: Path, registry: str
+) -> None:
+    tracking = f"sqlite:///{home / 'mlflow.db'}"
     results: list[Result] = []
     facts: dict[str, tuple[float, float]] = {}
 
     env = {
         "MODELCYCLE_HOME": str(home),
+        "MODELCYCLE_TRACKING_URI": registry,
         "MODELCYCLE_API_KEYS": API_KEY,
         "MODELCYCLE_LOG_FORMAT": "json",
         "MODELCYCLE_SERVING_CACHE_DIR": str(scratch / "cache"),

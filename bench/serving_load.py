@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -223,3 +224,18 @@ def wait_for_first_poll(server: Server, timeout: float = 120.0) -> None:
             return
         time.sleep(0.5)
     raise SystemExit("the API never polled the registry")
+
+
+@contextmanager
+def registry_server(home: Path, log: Path) -> Iterator[str]:
+    """`mlflow server` on the home's SQLite registry (artifacts stay where they were logged)."""
+    port = free_port()
+    command = [
+        *(sys.executable, "-m", "mlflow", "server"),
+        *("--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}"),
+        *("--default-artifact-root", str(home / "artifacts"), "--no-serve-artifacts"),
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+    ]
+    env = {"MLFLOW_DISABLE_TELEMETRY": "true"}
+    with run_server("mlflow server", command, env, "/health", "/", {}, port, log) as server:
+        yield server.url

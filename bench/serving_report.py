@@ -71,9 +71,12 @@ def render(
         "",
         f"{machine_line()}; wrk, 1 thread, {seconds:g} s per scenario, loopback; the registered",
         "LightGBM classifier (501 features). modelcycle runs with API keys, validation,",
-        "metrics and the prediction log on. floor is a raw ASGI app with orjson and ONNX Runtime",
-        "and nothing else (serving_floor.py), the lower bound; bare is FastAPI + pydantic + ONNX",
-        "Runtime in ~20 lines (serving_bare.py), what a data scientist would write. mlflow is",
+        "metrics and the prediction log on, and reads the registry from an `mlflow server` on",
+        "loopback, as deployed (its alias poll is a REST GET; MLflow is imported only to",
+        "download a version not in the cache). floor is a raw ASGI app with orjson and ONNX",
+        "Runtime and nothing else (serving_floor.py), the lower bound; bare is FastAPI +",
+        "pydantic + ONNX Runtime in ~20 lines (serving_bare.py), what a data scientist would",
+        "write. mlflow is",
         "`mlflow models serve --env-manager local` of the same version, sent `dataframe_split`",
         "(mlflow) and column-wise `inputs` (mlflow inputs), its two input forms.",
         run_line(conditions),
@@ -92,7 +95,8 @@ def render(
     lines += [
         "",
         f"modelcycle's first start (empty cache, MLflow imported, artifacts fetched from the "
-        f"registry) took {first_start:.2f} s; the cold start above is a restart with the cache.",
+        f"registry) took {first_start:.2f} s; the cold start and memory above are a restart with "
+        "the cache, measured after the load.",
         "",
         "| scenario | modelcycle / floor (req/s) | modelcycle / bare (req/s) "
         "| modelcycle p99 / floor p99 |",

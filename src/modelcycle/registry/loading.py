@@ -33,7 +33,7 @@ from modelcycle.registry.contract import (
     SHA256_TAG,
     TRAINED_AT_TAG,
 )
-from modelcycle.registry.uris import is_tracking_server
+from modelcycle.registry.uris import is_tracking_server, rest_readable
 from modelcycle.settings import Settings
 
 if TYPE_CHECKING:
@@ -145,6 +145,24 @@ def load_verified_model(
     return model
 
 
+def _record(
+    name: str, alias: str, version: str, run_id: str, tags: dict[str, str], created_ms: int
+) -> VersionRecord:
+    sha256 = tags.get(SHA256_TAG)
+    if not sha256:
+        raise ModelValidationError(
+            f"{name} v{version} has no recorded {SHA256_TAG}; refusing to serve it"
+        )
+    return VersionRecord(
+        name=name,
+        version=version,
+        alias=alias,
+        run_id=run_id,
+        sha256=sha256,
+        trained_at=trained_at_of(tags.get(TRAINED_AT_TAG), created_ms),
+    )
+
+
 class VersionSource(Protocol):
     def resolve(self, name: str, alias: str) -> VersionRecord: ...
 
@@ -158,6 +176,8 @@ class RegistrySource:
         self.settings = settings
         self.tracking_uri = settings.resolved_tracking_uri
         self._client: MlflowClient | None = None
+        # A served registry answers the alias poll over REST; MLflow is imported by a download.
+        self._rest = rest_readable(self.tracking_uri, settings.registry_uri)
 
     def _connect(self) -> MlflowClient:
         with FIRST_USE_IMPORTS:
@@ -174,6 +194,16 @@ class RegistrySource:
         return self._client
 
     def resolve(self, name: str, alias: str) -> VersionRecord:
+        if self._rest:
+            with FIRST_USE_IMPORTS:
+                from modelcycle.registry.rest import version_by_alias
+
+            found = version_by_alias(
+                self.tracking_uri, name, alias, timeout=(PREFLIGHT_TIMEOUT_SECONDS, 30.0)
+            )
+            return _record(
+                name, alias, found.version, found.run_id, found.tags, found.creation_timestamp_ms
+            )
         with FIRST_USE_IMPORTS:
             from mlflow.exceptions import MlflowException
 
@@ -188,20 +218,13 @@ class RegistrySource:
             raise RegistryError(
                 f"registry lookup of {name}@{alias} failed: {first_line(error)}"
             ) from error
-        sha256 = (version.tags or {}).get(SHA256_TAG)
-        if not sha256:
-            raise ModelValidationError(
-                f"{name} v{version.version} has no recorded {SHA256_TAG}; refusing to serve it"
-            )
-        return VersionRecord(
-            name=name,
-            version=str(version.version),
-            alias=alias,
-            run_id=version.run_id or "",
-            sha256=sha256,
-            trained_at=trained_at_of(
-                (version.tags or {}).get(TRAINED_AT_TAG), version.creation_timestamp
-            ),
+        return _record(
+            name,
+            alias,
+            str(version.version),
+            version.run_id or "",
+            version.tags or {},
+            int(version.creation_timestamp or 0),
         )
 
     def fetch(self, record: VersionRecord) -> bytes:

@@ -4,10 +4,13 @@ our endpoints: plain rules, so callers that must start fast (the Dagster code lo
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from modelcycle.settings import Settings
 
+MLFLOW_CREDENTIALS_FILE = Path("~/.mlflow/credentials")
 # `scheme://user:password@` in a URI or anywhere in a message; greedy up to the last `@` before
 # the host, so a password with an unescaped `@` is masked whole.
 _CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]+@")
@@ -17,6 +20,17 @@ def is_tracking_server(uri: str) -> bool:
     """True for an MLflow tracking server (http or https); false for an embedded store (sqlite,
     a folder), which has no UI address, no /health and keeps its artifacts beside the home."""
     return uri.startswith(("http://", "https://"))
+
+
+def rest_readable(tracking_uri: str, registry_uri: str | None) -> bool:
+    """True when a plain HTTP request reads the same registry MLflow's client would
+    (registry/rest.py): a tracking server, no separate registry URI, no auth plugin or
+    credentials file that only MLflow's client knows how to use."""
+    if not is_tracking_server(tracking_uri) or registry_uri not in (None, tracking_uri):
+        return False
+    if os.environ.get("MLFLOW_TRACKING_AUTH"):  # a request-auth plugin only MLflow can load
+        return False
+    return not MLFLOW_CREDENTIALS_FILE.expanduser().exists()
 
 
 def mask_uri(text: str) -> str:
