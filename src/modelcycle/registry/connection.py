@@ -10,12 +10,12 @@ import os
 from dataclasses import dataclass
 
 import mlflow
-import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from modelcycle.errors import RegistryError
 from modelcycle.observability import route_mlflow_output
+from modelcycle.registry.rest import server_get
 from modelcycle.registry.uris import artifact_store_environment, is_tracking_server
 from modelcycle.registry.uris import first_line as first_line  # re-exported, as it always was
 from modelcycle.registry.uris import mask_uri as mask_uri  # re-exported: callers show URIs
@@ -35,18 +35,11 @@ class Tracking:
 
 def check_server(uri: str, *, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
     """A quick /health request, so an unreachable server is an error in seconds."""
-    shown = mask_uri(uri)
-    try:
-        response = requests.get(f"{uri.rstrip('/')}/health", timeout=timeout)
-    except requests.RequestException as error:
-        raise RegistryError(
-            f"MLflow tracking server at {shown} is unreachable: {type(error).__name__}"
-        ) from error
-    if response.status_code in (401, 403):
-        raise RegistryError(f"MLflow tracking server at {shown} refused the credentials")
+    response = server_get(uri, "/health", timeout=timeout)
     if response.status_code != 200:
         raise RegistryError(
-            f"MLflow tracking server at {shown} is not healthy (HTTP {response.status_code})"
+            f"MLflow tracking server at {mask_uri(uri)} is not healthy "
+            f"(HTTP {response.status_code})"
         )
 
 

@@ -51,19 +51,19 @@ def _credentials() -> dict[str, Any]:
     return options
 
 
-def version_by_alias(
-    tracking_uri: str, name: str, alias: str, *, timeout: tuple[float, float]
-) -> AliasedVersion:
-    """The version `name@alias` names. DataNotFoundError when none does; RegistryError, one
-    line with credentials masked, when the server cannot be asked or refuses. `timeout`:
-    (connect, read) seconds, asked once: a poll fails fast and the next one asks again."""
-    shown = mask_uri(tracking_uri)
+def server_get(
+    uri: str,
+    path: str,
+    *,
+    timeout: float | tuple[float, float],
+    params: dict[str, str] | None = None,
+) -> requests.Response:
+    """GET `path` on a tracking server, asked once; unreachable or refusing the credentials is a
+    one-line RegistryError with the URI's credentials masked."""
+    shown = mask_uri(uri)
     try:
         response = requests.get(
-            tracking_uri.rstrip("/") + ALIAS_PATH,
-            params={"name": name, "alias": alias},
-            timeout=timeout,
-            **_credentials(),
+            uri.rstrip("/") + path, params=params, timeout=timeout, **_credentials()
         )
     except requests.RequestException as error:
         raise RegistryError(
@@ -71,6 +71,19 @@ def version_by_alias(
         ) from error
     if response.status_code in (401, 403):
         raise RegistryError(f"MLflow tracking server at {shown} refused the credentials")
+    return response
+
+
+def version_by_alias(
+    tracking_uri: str, name: str, alias: str, *, timeout: tuple[float, float]
+) -> AliasedVersion:
+    """The version `name@alias` names. DataNotFoundError when none does; RegistryError, one
+    line with credentials masked, when the server cannot be asked or refuses. `timeout`:
+    (connect, read) seconds, asked once: a poll fails fast and the next one asks again."""
+    shown = mask_uri(tracking_uri)
+    response = server_get(
+        tracking_uri, ALIAS_PATH, params={"name": name, "alias": alias}, timeout=timeout
+    )
     try:
         body = response.json()
     except ValueError:
