@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import IO, Any
 
 import structlog
@@ -63,11 +62,6 @@ class WorkerProcess:
                 [*command, str(to_child), str(from_child)],
                 stdin=subprocess.DEVNULL,
                 pass_fds=(to_child, from_child),
-                # Its own session, so its own scheduler autogroup, whose weight _lower_priority
-                # lowers: under autogroup, nice and SCHED_IDLE only rank a process within its
-                # session's group. (Signals to the API's group never ended it anyway: it ends
-                # when its input pipe closes.)
-                start_new_session=True,
             )
         except BaseException:
             os.close(jobs_in)
@@ -125,20 +119,11 @@ class WorkerProcess:
 def _lower_priority(pid: int) -> None:
     """Nice 19 and SCHED_IDLE for the whole worker (its threads inherit both): it runs only when
     nothing else wants the CPU, and a waking answer preempts it at once (at nice 19 alone it
-    could finish its time slice first). Where the kernel groups processes by session
-    (autogroup), those rank it only within its group, so its group's nice is set to 19 too:
-    otherwise it took half a core from other sessions (a load generator, a sidecar) as a
-    normal process would. Set by the API right after the start, so it covers the worker's
-    imports too."""
+    could finish its time slice first). Set by the API right after the start, so it covers the
+    worker's imports too."""
     try:
         os.setpriority(os.PRIO_PROCESS, pid, LOWEST_PRIORITY)
         if hasattr(os, "SCHED_IDLE"):
             os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
     except OSError as error:
         log.warning("shadow worker runs at normal CPU priority", error=str(error))
-    autogroup = Path(f"/proc/{pid}/autogroup")  # Linux with CONFIG_SCHED_AUTOGROUP
-    try:
-        if autogroup.exists():
-            autogroup.write_text(str(LOWEST_PRIORITY))
-    except OSError as error:
-        log.warning("shadow worker's scheduler group keeps its weight", error=str(error))
