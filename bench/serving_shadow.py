@@ -138,6 +138,7 @@ def run_rounds(
                     auth,
                     port,
                     scratch / f"shadow-{setting}.log",
+                    own_session=False,
                 )
             )
             first_prediction(server, bodies[1])
@@ -213,7 +214,9 @@ def render(
         f"{machine_line()}; wrk, 1 thread, {seconds:g} s a run, loopback. Two `modelcycle serve` "
         f"started once, shadow off and on; per scenario {rounds} pairs of runs back to back "
         "(off then on, then on then off...), so that both settings see the same machine; the "
-        "ratio is the median of the pairs' ratios. "
+        "ratio is the median of the pairs' ratios. Both run in the bench's session, so in wrk's "
+        "scheduler group: a client on another machine never waits behind the shadow worker, "
+        "and under autogroup wrk in another group did (bench/serving_load.run_server). "
         f"The champion (version 1 of the 501-feature classifier) answers; with shadow on, version "
         f"{version} also scores every request off the response path, in a worker process "
         "(SCHED_IDLE, nice 19), and logs to the lake.",
