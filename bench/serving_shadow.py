@@ -250,6 +250,7 @@ def render(
         f"Shadow worker over the whole run: {state['requests_scored']:,} requests scored, "
         f"{state['dropped']:,} dropped (queue full: the worker gets the CPU only when nothing "
         f"else wants it), {state.get('skipped', 0):,} skipped (not sampled), "
+        f"{state.get('shed', 0):,} shed (sent 1 in 10 while the API was saturated), "
         f"{state.get('lost', 0):,} lost, {state['errors']} failed; the API encodes each request "
         "as it answers, sends what is queued in frames of up to 256 requests, and the worker "
         "scores each frame in one ONNX Runtime call. Worker resident memory at the end: "

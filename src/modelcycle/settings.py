@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How long the shadow worker lets requests accumulate into one batch.",
     )
+    serving_shadow_shed_above: float = Field(
+        default=0.9,
+        ge=0,
+        description="The API's CPU use (cores) above which shadow scoring keeps one request in "
+        "10, the others counted as shed: a saturated API loses less to the shadow worker.",
+    )
     serving_shadow_sample: float = Field(
         default=1.0,
         ge=0,

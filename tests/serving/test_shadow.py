@@ -82,6 +82,8 @@ def shadow_env(api_env: dict[str, str], shadow_alias: str, tmp_path: Path) -> di
         "MODELCYCLE_SERVING_SHADOW": "true",
         "MODELCYCLE_SERVING_SHADOW_ALIAS": shadow_alias,
         "MODELCYCLE_SERVING_LOG_FLUSH_SECONDS": "3600",
+        # A test counts every request it sent; a busy test machine must not look saturated.
+        "MODELCYCLE_SERVING_SHADOW_SHED_ABOVE": "64",
     }
 
 
@@ -266,7 +268,7 @@ def _settings(
         lake_url=str(tmp_path / "lake"),
         serving_shadow=True,
         serving_shadow_alias=alias,
-        **overrides,
+        **{"serving_shadow_shed_above": 64.0, **overrides},
     )
 
 
@@ -506,3 +508,40 @@ def test_a_frame_whose_payload_disagrees_with_its_requests_is_refused() -> None:
     write_frame(stream, header, payload)
     with pytest.raises(FrameError, match="cut short"):
         read_frame(io.BytesIO(stream.getvalue()[:-5]))
+
+
+def test_a_saturated_api_sends_one_request_in_ten_and_counts_the_rest_shed(
+    trained_registry: TrainedRegistry,
+    shadow_alias: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Above `serving_shadow_shed_above` cores of CPU use (here 0: any use), measured by the
+    sender at its first batch, only every 10th request that follows is encoded and sent; the
+    others are shed, counted, shown in /metrics."""
+    settings = _settings(
+        trained_registry, shadow_alias, monkeypatch, tmp_path, serving_shadow_shed_above=0.0
+    )
+    name = trained_registry.classifier
+    features = _challenger(settings, name).get(name).features
+    scorer = ShadowScorer(settings)
+    _heard_of(scorer, name, "2", features)
+    rows = _feature_rows(trained_registry, list(features), n=1)
+    raw = json.dumps({"instances": _as_json(rows)}).encode()
+
+    def submit(i: int) -> None:
+        answer = ChampionAnswer(name, "1", [0.5])
+        scorer.submit(ShadowJob(raw, (answer,), f"r{i:02d}", datetime.now(UTC)))
+
+    submit(0)  # before any measurement: sent
+    scorer.start()
+    _wait_for(lambda: scorer.requests_scored == 1, "the first request scored")
+    for i in range(1, 21):
+        submit(i)
+    scorer.stop()
+    logged = _lake_table(tmp_path / "lake", "shadow")
+    assert logged is not None
+    assert logged.column("request_id").to_pylist() == ["r00", "r10", "r20"]
+    assert (scorer.shed, scorer.dropped, scorer.requests_scored) == (18, 0, 3)
+    text = generate_latest(ApiMetrics(_champions(settings), shadow=scorer).registry).decode()
+    assert "modelcycle_shadow_requests_shed_total 18.0" in text

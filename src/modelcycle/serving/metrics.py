@@ -160,6 +160,7 @@ class ShadowCollector(Collector):
             ("rows_written", "Shadow rows written to the lake.", shadow.rows_written),
             ("requests_dropped", "Requests not shadowed: the queue was full.", shadow.dropped),
             ("requests_skipped", "Requests not shadowed: not sampled.", shadow.skipped),
+            ("requests_shed", "Requests not shadowed: the API was saturated.", shadow.shed),
             ("requests_lost", "Requests sent to a shadow worker that died.", shadow.lost),
             ("errors", "Failed shadow scorings and worker deaths.", shadow.health.errors),
             ("worker_restarts", "Times the shadow worker process was restarted.", shadow.restarts),

@@ -185,6 +185,9 @@ class ShadowPublic(BaseModel):
     rows_written: int
     dropped: int = Field(description="Requests not shadowed because the queue was full.")
     skipped: int = Field(description="Requests not shadowed: not sampled (SHADOW_SAMPLE).")
+    shed: int = Field(
+        description="Requests not shadowed: the API was saturated (SHADOW_SHED_ABOVE)."
+    )
     queued: int
     max_queued: int
     errors: int

@@ -10,7 +10,10 @@ worker process
 (serving/shadow_worker.py, nice 19, its own GIL), which loads the challenger, scores and writes
 `lake/shadow/`. A supervisor thread starts the worker, reads its status frames into what
 `/v1/models`, `/metrics` and readiness show, and restarts it with backoff when it dies (logged,
-counted, shown). A request not sampled is skipped, counted; a full queue (the worker busy: its
+counted, shown). A request not sampled is skipped, counted; while the API's own CPU use is
+above `shed_above` (it is saturated, and every µs per request costs it throughput) only one
+request in SATURATED_KEEP_EVERY is encoded and sent, the others are shed, counted; a
+full queue (the worker busy: its
 pipe full) drops the request, counted; a batch sent to a worker that died is lost, counted.
 Stopping sends what is queued, then the worker scores it, flushes its log and exits.
 """
@@ -45,6 +48,7 @@ __all__ = ["TASK_NAME", "ChallengerState", "ShadowScorer"]
 MAX_BATCH_REQUESTS = 256
 MAX_BATCH_ROWS = 8192
 RESTART_SECONDS = (1.0, 60.0)  # backoff between worker starts: first, most
+SATURATED_KEEP_EVERY = 10  # a saturated API still sends 1 request in 10: the comparison goes on
 STABLE_SECONDS = 60.0  # a worker that lived this long restarts at once after dying
 COUNTERS = ("requests_scored", "rows_scored", "batches", "rows_written")
 
@@ -79,6 +83,8 @@ class ShadowScorer:
         self.names = settings.model_names
         self.max_delay = settings.serving_shadow_max_delay_seconds
         self.sample = settings.serving_shadow_sample  # the fraction of requests shadowed
+        self.shed_above = settings.serving_shadow_shed_above  # the API's CPU use, in cores
+        self._last_cpu = (time.monotonic(), time.process_time())
         self.health = health or TaskHealth(TASK_NAME)
         self._mirrors = {
             TASK_NAME: self.health,
@@ -99,6 +105,9 @@ class ShadowScorer:
         self.challengers: Mapping[str, ChallengerState] = {}
         self.dropped = 0
         self.skipped = 0  # not sampled (MODELCYCLE_SERVING_SHADOW_SAMPLE)
+        self.shed = 0  # not sent while the API was saturated (MODELCYCLE_SERVING_SHADOW_SHED_ABOVE)
+        self._saturated = False  # as the sender last measured it
+        self._shed_tick = 0
         self.lost = 0  # sent to a worker that died before scoring them
         self.restarts = 0
         self.worker_pid: int | None = None
@@ -135,6 +144,11 @@ class ShadowScorer:
             with self._lock:
                 self.skipped += 1
             return
+        if self._saturated:  # decided before the encoding: a shed request costs a count
+            self._shed_tick += 1
+            if self._shed_tick % SATURATED_KEEP_EVERY:
+                self.shed += 1  # only the event loop counts it
+                return
         if len(self._queue) < self.max_queued:
             self._queue.append(encode_job(job, self._digests))
             # Seen set: the sender has not cleared it yet, so its drain comes after this append.
@@ -212,7 +226,9 @@ class ShadowScorer:
             worker.close_input()
 
     def _drain(self) -> None:
-        """Frames until the queue is empty, each up to a batch."""
+        """Frames until the queue is empty, each up to a batch; and whether the requests
+        coming next are thinned (`submit`), from the API's CPU use since the last drain."""
+        self._saturated = self._cpu_use() > self.shed_above
         while self._queue:
             jobs: list[EncodedJob] = []
             rows = 0
@@ -221,6 +237,13 @@ class ShadowScorer:
                 jobs.append(job)
                 rows += job.rows
             self._deliver(jobs)
+
+    def _cpu_use(self) -> float:
+        """The API process's CPU use since the last drain, in cores (all its threads)."""
+        wall, cpu = time.monotonic(), time.process_time()
+        last_wall, last_cpu = self._last_cpu
+        self._last_cpu = (wall, cpu)
+        return (cpu - last_cpu) / max(wall - last_wall, 1e-3)
 
     def _deliver(self, jobs: list[EncodedJob]) -> None:
         """One frame to the worker, waiting for one while it (re)starts; a failed write loses

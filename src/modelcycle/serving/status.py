@@ -122,6 +122,7 @@ def shadow_public(shadow: ShadowScorer | None, champions: ModelManager) -> Shado
         rows_written=shadow.rows_written,
         dropped=shadow.dropped,
         skipped=shadow.skipped,
+        shed=shadow.shed,
         lost=shadow.lost,
         queued=shadow.queued,
         max_queued=shadow.max_queued,
