@@ -297,6 +297,25 @@ def _challenger(settings: Settings, name: str) -> ModelManager:
     return manager
 
 
+def _scorer_and_body(
+    registry: TrainedRegistry,
+    alias: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    rows: int,
+    **overrides: Any,
+) -> tuple[Settings, ShadowScorer, bytes]:
+    """A scorer (not started) that has heard of challenger v2 of the classifier, and a body of
+    `rows` feature rows."""
+    settings = _settings(registry, alias, monkeypatch, tmp_path, **overrides)
+    name = registry.classifier
+    features = _challenger(settings, name).get(name).features
+    scorer = ShadowScorer(settings)
+    _heard_of(scorer, name, "2", features)
+    matrix = _feature_rows(registry, list(features), n=rows)
+    return settings, scorer, json.dumps({"instances": _as_json(matrix)}).encode()
+
+
 def test_a_full_queue_drops_requests_counted_and_shutdown_scores_what_was_queued(
     trained_registry: TrainedRegistry,
     shadow_alias: str,
@@ -305,18 +324,13 @@ def test_a_full_queue_drops_requests_counted_and_shutdown_scores_what_was_queued
 ) -> None:
     """Nothing leaves the queue before the worker starts, so the drops are deterministic; then
     a real worker process scores the queued requests, and the stop flushes them to the lake."""
-    settings = _settings(
-        trained_registry, shadow_alias, monkeypatch, tmp_path, serving_shadow_queue=2
+    settings, scorer, raw = _scorer_and_body(
+        trained_registry, shadow_alias, monkeypatch, tmp_path, 3, serving_shadow_queue=2
     )
     name = trained_registry.classifier
-    features = _challenger(settings, name).get(name).features
-    scorer = ShadowScorer(settings)
-    _heard_of(scorer, name, "2", features)
-    rows = _feature_rows(trained_registry, list(features), n=3)
-    raw = json.dumps({"instances": _as_json(rows)}).encode()
 
     def job(request_id: str, champion_version: str = "1") -> ShadowJob:
-        answer = ChampionAnswer(name, champion_version, [0.5] * len(rows))
+        answer = ChampionAnswer(name, champion_version, [0.5] * 3)  # three rows a request
         return ShadowJob(raw, (answer,), request_id, datetime.now(UTC))
 
     scorer.submit(job("same", champion_version="2"))  # the challenger is the champion: idle
@@ -519,15 +533,10 @@ def test_a_saturated_api_sends_one_request_in_ten_and_counts_the_rest_shed(
     """Above `serving_shadow_shed_above` cores of CPU use (here 0: any use), measured by the
     sender at its first batch, only every 10th request that follows is encoded and sent; the
     others are shed, counted, shown in /metrics."""
-    settings = _settings(
-        trained_registry, shadow_alias, monkeypatch, tmp_path, serving_shadow_shed_above=0.0
+    settings, scorer, raw = _scorer_and_body(
+        trained_registry, shadow_alias, monkeypatch, tmp_path, 1, serving_shadow_shed_above=0.0
     )
     name = trained_registry.classifier
-    features = _challenger(settings, name).get(name).features
-    scorer = ShadowScorer(settings)
-    _heard_of(scorer, name, "2", features)
-    rows = _feature_rows(trained_registry, list(features), n=1)
-    raw = json.dumps({"instances": _as_json(rows)}).encode()
 
     def submit(i: int) -> None:
         answer = ChampionAnswer(name, "1", [0.5])
