@@ -33,13 +33,12 @@ from modelcycle.registry.contract import (
     SHA256_TAG,
     TRAINED_AT_TAG,
 )
-from modelcycle.registry.uris import is_tracking_server, rest_readable
+from modelcycle.registry.uris import NOT_FOUND_CODES, is_tracking_server, rest_readable
 from modelcycle.settings import Settings
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-_MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 PREFLIGHT_TIMEOUT_SECONDS = 3.0
 
 
@@ -213,7 +212,7 @@ class RegistrySource:
         try:
             version = client.get_model_version_by_alias(name, alias)
         except MlflowException as error:
-            if error.error_code in _MISSING:
+            if error.error_code in NOT_FOUND_CODES:
                 raise DataNotFoundError(f"no version of {name} has the alias {alias!r}") from error
             raise RegistryError(
                 f"registry lookup of {name}@{alias} failed: {first_line(error)}"

@@ -18,10 +18,9 @@ from typing import Any
 import requests
 
 from modelcycle.errors import DataNotFoundError, RegistryError
-from modelcycle.registry.uris import mask_uri
+from modelcycle.registry.uris import NOT_FOUND_CODES, mask_uri
 
 ALIAS_PATH = "/api/2.0/mlflow/registered-models/alias"
-MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ def version_by_alias(
             "is not an MLflow answer"
         )
     if response.status_code != 200:
-        if body.get("error_code") in MISSING:
+        if body.get("error_code") in NOT_FOUND_CODES:
             raise DataNotFoundError(f"no version of {name} has the alias {alias!r}")
         message = str(body.get("message") or f"HTTP {response.status_code}").strip()
         raise RegistryError(

@@ -11,6 +11,8 @@ from pathlib import Path
 from modelcycle.settings import Settings
 
 MLFLOW_CREDENTIALS_FILE = Path("~/.mlflow/credentials")
+# MLflow's error codes for a model or alias that is not there (the alias lookup answers either).
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 # `scheme://user:password@` in a URI or anywhere in a message; greedy up to the last `@` before
 # the host, so a password with an unescaped `@` is masked whole.
 _CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]+@")

@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from modelcycle.errors import RegistryError
 from modelcycle.registry.connection import first_line
+from modelcycle.registry.uris import NOT_FOUND_CODES
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
@@ -26,7 +27,7 @@ def has_alias(client: MlflowClient, name: str, alias: str) -> bool:
     try:
         client.get_model_version_by_alias(name, alias)
     except MlflowException as error:
-        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+        if error.error_code in NOT_FOUND_CODES:
             return False
         raise RegistryError(
             f"registry lookup of {name}@{alias} failed: {first_line(error)}"
