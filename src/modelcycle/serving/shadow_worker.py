@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -125,7 +126,11 @@ class Worker:
             if self._stop.is_set():
                 return
             self._scored.clear()
-            self.report()
+            try:
+                self.report()
+            except Exception as error:  # the reporter outlives a status it cannot build
+                self.scorer.health.failed(describe_error(error), datetime.now(UTC))
+                log.exception("shadow worker could not build its status")
             self._stop.wait(REPORT_SECONDS)
 
     def _refresh(self, name: str) -> None:
