@@ -297,3 +297,43 @@ def test_truncated_first_row_costs_only_its_line(tmp_path: Path) -> None:
     ]
     assert report.rows_written == 2
     assert report.balanced
+
+
+_WRITE_LIMITED = """
+import resource, signal, sys
+from datetime import date
+from modelcycle.errors import StorageError
+from modelcycle.lake.ingest import IngestOptions, ingest_day
+from modelcycle.storage import open_store
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), int(sys.argv[3])))
+try:
+    ingest_day(date(2026, 3, 1), raw=open_store(sys.argv[1]), lake=open_store(sys.argv[2]),
+               options=IngestOptions(batch_files=1))
+except StorageError as error:
+    print(error)
+    sys.exit(4)
+"""
+
+
+def test_a_partition_write_that_fails_stops_the_ingest_and_keeps_the_old_partition(
+    tmp_path: Path,
+) -> None:
+    """Batches are written in the background while the next is parsed: a write refused by the
+    filesystem (here a real file size limit) still stops the day with one line, not later."""
+    write_healthy_day(tmp_path / "raw", devices=2, minutes=10)
+    _, lake_root = _ingest(tmp_path)
+    before = (lake_root / layout.readings_partition(DAY)).read_bytes()
+    write_healthy_day(tmp_path / "raw", devices=8, minutes=600)
+    limit = str(len(before) * 4)  # the old partition fits; the new day's partition does not
+    refused = subprocess.run(
+        [sys.executable, "-c", _WRITE_LIMITED, str(tmp_path / "raw"), str(lake_root), limit],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 4, refused.stderr
+    assert refused.stdout.startswith("ingest of 2026-03-01 could not write its partition to ")
+    assert "File too large" in refused.stdout
+    assert (lake_root / layout.readings_partition(DAY)).read_bytes() == before
+    assert [p for p in lake_root.rglob("*") if p.name.startswith(".")] == []

@@ -84,7 +84,7 @@ def build_day_features(lake: ObjectStore, day: date, spec: FeatureSpec) -> pa.Ta
             con.close()
         out = Path(scratch) / "features.parquet"
         write_features(table, out)
-        lake.put_file(out, layout.features_partition(day))
+        lake.put_file(out, layout.features_partition(day), move=True)
     log.info("built features", date=day.isoformat(), windows=table.num_rows)
     return table
 

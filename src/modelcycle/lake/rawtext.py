@@ -16,10 +16,11 @@ import gzip
 import mmap
 import os
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 GZIP_SUFFIX = ".gz"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -50,16 +51,22 @@ class LogText:
     commas: int  # in the whole text: lets the parser prove no line has too many fields
     variants: tuple[str, ...]
     plain: bytes | None  # LF text to parse instead of the file; None: the file is plain already
+    newlines: npt.NDArray[np.int64] = field(compare=False, repr=False)  # offsets, in that text
 
 
-def count_lines(text: bytes | mmap.mmap) -> int:
-    """Physical lines of LF text: one per newline, plus a last line that has none."""
+def newline_offsets(text: bytes | mmap.mmap) -> npt.NDArray[np.int64]:
+    """Where each newline of LF text is: its line count, and a line found without a scan."""
     view = np.frombuffer(text, dtype=np.uint8)
-    if not view.size:
-        return 0
-    lines = int(np.count_nonzero(view == _NEWLINE)) + int(view[-1] != _NEWLINE)
+    offsets = np.flatnonzero(view == _NEWLINE)
     del view  # a mapped file cannot be closed while a view of it is alive
-    return lines
+    return offsets
+
+
+def count_lines(text: bytes | mmap.mmap, newlines: npt.NDArray[np.int64]) -> int:
+    """Physical lines of LF text: one per newline, plus a last line that has none."""
+    if not len(text):
+        return 0
+    return int(newlines.size) + int(text[-1:] != b"\n")
 
 
 def count_commas(text: bytes | mmap.mmap) -> int:
@@ -129,12 +136,14 @@ def _log_text(text: bytes | mmap.mmap, variants: tuple[str, ...], plain: bytes |
     header = _header(text[:_HEADER_LIMIT])
     if not header.strip() and not text[:].strip():
         raise UnreadableLogError("empty file")
+    newlines = newline_offsets(text)
     return LogText(
         header=header,
-        lines=count_lines(text),
+        lines=count_lines(text, newlines),
         commas=count_commas(text),
         variants=variants,
         plain=plain,
+        newlines=newlines,
     )
 
 

@@ -8,8 +8,11 @@ Files in a text variant a CSV reader misreads (see `lake.rawtext`) are parsed fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from modelcycle.lake.rawtext import UnreadableLogError, read_log
 from modelcycle.lake.schema import DEVICE_FILE_PATTERN, ReadingsSchema, majority_schema
@@ -34,6 +37,8 @@ class ReadableLog:
     lines: int
     variants: tuple[str, ...]
     commas: int = -1  # in the parsed text; -1: unknown, so every line's fields are counted
+    # where the parsed text's newlines are (known from screening; None: found when needed)
+    newlines: npt.NDArray[np.int64] | None = field(default=None, compare=False, repr=False)
 
     @property
     def device_id(self) -> str:
@@ -90,6 +95,7 @@ def screen_files(files: list[RawFile], plain_folder: Path) -> ScreenedDay:
                 text.lines,
                 text.variants,
                 text.commas,
+                text.newlines,
             )
         )
     schema = majority_schema(list(headers.values()))

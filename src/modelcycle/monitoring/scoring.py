@@ -77,7 +77,7 @@ def write_scores(lake: ObjectStore, day: date, table: pa.Table) -> str:
     with tempfile.TemporaryDirectory(prefix="modelcycle-scores-") as scratch:
         path = Path(scratch) / "scores.parquet"
         pq.write_table(table, path, compression="zstd")
-        lake.put_file(path, key)
+        lake.put_file(path, key, move=True)
     return key
 
 

@@ -53,6 +53,14 @@ def describe_storage_failure(url: str, error: BaseException) -> str:
     return f"storage at {url} failed: {type(error).__name__}: {reason}"
 
 
+def _move_or_copy(source: Path, target: Path) -> None:
+    """A rename when both are on one filesystem, else a copy."""
+    try:
+        source.rename(target)
+    except OSError:  # another filesystem (EXDEV), or one that cannot rename
+        shutil.copyfile(source, target)
+
+
 def _fsync(path: Path) -> None:
     """Flush a file's data, or a folder's entries (a rename), to the disk."""
     descriptor = os.open(path, os.O_RDONLY)
@@ -153,11 +161,13 @@ class ObjectStore:
             local.write_bytes(data)
             self.put_file(local, relative)
 
-    def put_file(self, local_path: Path, relative: str) -> None:
+    def put_file(self, local_path: Path, relative: str, *, move: bool = False) -> None:
         """Publish a finished local file under `relative`, atomically replacing any old one.
 
         Locally the copy is synced before the rename and the folder after it, so a crash or power
-        loss leaves the old object or the whole new one, never an empty or partial file.
+        loss leaves the old object or the whole new one, never an empty or partial file. With
+        `move`, the caller gives the file up: on the same filesystem it is renamed, not copied
+        (a day's readings are 400 MB, a copy most of a second).
         """
         target = self.path(relative)
         with storage_errors(self.url(relative)):
@@ -165,7 +175,10 @@ class ObjectStore:
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
                 aside = Path(target).with_name(f".{Path(target).name}.{uuid.uuid4().hex}.tmp")
                 try:
-                    shutil.copyfile(local_path, aside)
+                    if move:
+                        _move_or_copy(local_path, aside)
+                    else:
+                        shutil.copyfile(local_path, aside)
                     _fsync(aside)
                     aside.replace(target)
                     _fsync(Path(target).parent)
