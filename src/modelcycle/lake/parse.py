@@ -135,12 +135,17 @@ def _scan(log: ReadableLog, index: int, rank: int, schema: ReadingsSchema) -> pl
     )
 
 
-def _flag(schema: ReadingsSchema) -> pl.Expr:
-    """A NULL, or a device id that was not UTF-8: the fast pass may have misread the line."""
-    return (
-        pl.any_horizontal(pl.col(c).is_null() for c in schema.columns)
-        | pl.col(DEVICE_COLUMN).str.contains(_REPLACEMENT, literal=True)
-    ).alias(FLAGGED)
+def _flag(rows: pl.DataFrame, schema: ReadingsSchema) -> pl.Expr:
+    """A NULL, or a device id that was not UTF-8: the fast pass may have misread the line.
+
+    Only columns with a NULL in the batch can flag a row (a column knows its null count
+    without a scan).
+    """
+    with_nulls = [c for c in schema.columns if rows.get_column(c).null_count()]
+    misread = pl.col(DEVICE_COLUMN).str.contains(_REPLACEMENT, literal=True)
+    if with_nulls:
+        misread = misread | pl.any_horizontal(pl.col(c).is_null() for c in with_nulls)
+    return misread.alias(FLAGGED)
 
 
 def _ranks(logs: list[ReadableLog]) -> list[int]:
@@ -214,7 +219,8 @@ def parse_batch(logs: list[ReadableLog], schema: ReadingsSchema) -> ParsedBatch:
     # reader number rows as it went and cost as much again as the parse (0.6 s per 100 files).
     frames = pl.collect_all(scans)
     numbered = [frame.with_row_index(LINE, offset=2) for frame in frames]  # the header is line 1
-    rows = pl.concat(numbered).with_columns(_flag(schema))
+    rows = pl.concat(numbered)
+    rows = rows.with_columns(_flag(rows, schema))
     batch = ParsedBatch(logs, rows, [], Counter())
     marks = batch.rows.select(FILE, LINE, FLAGGED)
     flagged: dict[int, list[int]] = {}

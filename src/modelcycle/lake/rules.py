@@ -65,17 +65,38 @@ def first_out_of_range_column(schema: ReadingsSchema) -> pl.Expr:
     )
 
 
-def row_reason(schema: ReadingsSchema, day: date) -> pl.Expr:
+def sensors_out_of_range(frame: pl.DataFrame, sensors: tuple[str, ...]) -> list[str]:
+    """The sensors with a value out of range somewhere in `frame`, from column aggregates.
+
+    A minimum below the range or a maximum above it (infinities too), or a NaN (which makes the
+    sum NaN): three reductions per column, no mask. The row rule only has to look at these.
+    """
+    if not sensors:
+        return []
+    flags = frame.select(
+        ((pl.col(s).min() < VALUE_MIN) | (pl.col(s).max() > VALUE_MAX) | pl.col(s).sum().is_nan())
+        .fill_null(False)
+        .alias(s)
+        for s in sensors
+    ).row(0)
+    return [sensor for sensor, outside in zip(sensors, flags, strict=True) if outside]
+
+
+def row_reason(schema: ReadingsSchema, day: date, suspects: list[str] | None = None) -> pl.Expr:
     """The first row rule a row breaks, or NULL: cheap enough for every row of the day.
 
     The frame needs the schema's columns plus `wrong_device` (the device id is NULL or not the
     one its file name declares). Duplicates are found afterwards, among the rows these rules let
-    through, sorted by device, time and line order (`repeated_reading`).
+    through, sorted by device, time and line order (`repeated_reading`). `suspects`: the only
+    sensors of the frame that can be out of range (`sensors_out_of_range`); None: all of them.
     """
     ts = pl.col(TIMESTAMP_COLUMN)
     start = datetime.combine(day, datetime.min.time())
     end = start + timedelta(days=1)
-    out_of_range = pl.any_horizontal(_outside_range(s) for s in schema.sensors)
+    checked = schema.sensors if suspects is None else suspects
+    out_of_range = (
+        pl.any_horizontal(_outside_range(s) for s in checked) if checked else pl.lit(False)
+    )
     return (
         pl.when(ts.is_null())
         .then(pl.lit(MISSING_TIMESTAMP))
