@@ -201,9 +201,7 @@ def main() -> None:
     verdicts.add(Target("ingest time / bare polars", ingest_ratio, 1.5, "×"))
     verdicts.add(Target("ingest peak memory", ingest.peak_mib, 1024, " MiB", digits=0))
     verdicts.add(Target("features for one day", features.seconds, 10.0, " s", digits=1))
-    verdicts.add(
-        Target("features time / bare DuckDB floor", features_ratio, 1.3, "×")
-    )
+    verdicts.add(Target("features time / bare DuckDB floor", features_ratio, 1.3, "×"))
     verdicts.add(Target("training both models on the window", train.seconds, 180, " s", digits=0))
 
     rows = [
