@@ -18,13 +18,11 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,7 +31,8 @@ import structlog
 from modelcycle.errors import DataNotFoundError, ModelcycleError, StorageError
 from modelcycle.lake import layout
 from modelcycle.lake.ledger import FileAccount, balance_lines
-from modelcycle.lake.parse import DEVICE_RANK, FILE, FLAGGED, LINE, ParsedBatch, parse_batch
+from modelcycle.lake.parse import DEVICE_RANK, FILE, FLAGGED, LINE, ParsedBatch
+from modelcycle.lake.pipeline import BackgroundWriter, parsed_ahead, take_rows
 from modelcycle.lake.quarantine import (
     QUARANTINE_FILES_SCHEMA,
     QUARANTINE_ROWS_SCHEMA,
@@ -102,36 +101,6 @@ def _fetch_raw_files(raw: ObjectStore, day: date, scratch: Path) -> list[RawFile
     return files
 
 
-class _BackgroundWriter:
-    """Writes each batch's table while the next batch is parsed, in order, one batch behind.
-
-    Encoding and compressing a batch is a quarter of the ingest and releases the GIL; done in
-    line, the parser's threads waited for it. One table in flight bounds memory to two batches,
-    and a write that fails raises at the next batch or at the end, never unseen.
-    """
-
-    def __init__(self, writer: pq.ParquetWriter) -> None:
-        self._writer = writer
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
-        self._pending: Future[None] | None = None
-
-    def write(self, table: pa.Table) -> None:
-        self.wait()
-        self._pending = self._pool.submit(self._writer.write_table, table)
-
-    def wait(self) -> None:
-        """Until the table in flight is written; its error, if it failed."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def close(self) -> None:
-        try:
-            self.wait()
-        finally:
-            self._pool.shutdown(wait=True)
-
-
 class _BatchIngester:
     """Runs the batches of one day and collects the quarantine and the per-file counts."""
 
@@ -144,7 +113,7 @@ class _BatchIngester:
         self.skipped: Counter[tuple[str, str]] = Counter()
         self.devices: set[str] = set()
 
-    def run_batch(self, parsed: ParsedBatch, writer: _BackgroundWriter) -> None:
+    def run_batch(self, parsed: ParsedBatch, writer: BackgroundWriter) -> None:
         files = parsed.logs
         wide = parsed.rows
         # The rules and the order on narrow columns; the wide rows are copied once, when taken.
@@ -168,7 +137,7 @@ class _BatchIngester:
             ]
         )
         self._quarantine(parsed, wide, refused)
-        accepted = _take_rows(
+        accepted = take_rows(
             wide.select(self.schema.columns), good.filter(~pl.col(REPEAT)).get_column(ROW)
         )
         written = good.filter(~pl.col(REPEAT)).group_by(FILE).len()
@@ -211,24 +180,6 @@ class _BatchIngester:
             elif kind == BLANK_LINE:
                 account.blank = count
         return accounts
-
-
-def _take_rows(frame: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
-    """`frame`'s rows in the order of `rows`, copied run by run.
-
-    Accepted rows are nearly all in file order: only repaired lines (appended by the parser)
-    and refused ones break it. Runs of consecutive rows are sliced and joined, one sequential
-    copy per column, 1.6x faster than gathering each row; a batch in disorder is gathered.
-    """
-    index = rows.to_numpy().astype(np.int64, copy=False)
-    if not index.size:
-        return frame.clear()
-    starts = np.flatnonzero(np.diff(index, prepend=index[0] - 2) != 1)
-    if starts.size > index.size // 16:
-        return frame[rows]
-    lengths = np.diff(starts, append=index.size)
-    runs = [frame.slice(int(index[s]), int(n)) for s, n in zip(starts, lengths, strict=True)]
-    return pl.concat(runs, rechunk=True)
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -356,26 +307,6 @@ def _device_batches(files: list[ReadableLog], size: int) -> Iterator[list[Readab
         yield batch
 
 
-def _parsed_ahead(
-    batches: Iterator[list[ReadableLog]], schema: ReadingsSchema
-) -> Iterator[ParsedBatch]:
-    """Each batch parsed while the one before it is judged, sorted and handed to the writer.
-
-    Parsing is polars' work and releases the GIL; in line, the two cores idled while the rules
-    and the order ran on one. One batch ahead: memory holds three batches at most (parsed,
-    judged, being written).
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parser") as pool:
-        ahead: Future[ParsedBatch] | None = None
-        for batch in batches:
-            parsing = pool.submit(parse_batch, batch, schema)
-            if ahead is not None:
-                yield ahead.result()
-            ahead = parsing
-        if ahead is not None:
-            yield ahead.result()
-
-
 def _run_batches(
     ingester: _BatchIngester,
     files: list[ReadableLog],
@@ -395,10 +326,10 @@ def _run_batches(
             use_dictionary=[DEVICE_COLUMN],
             column_encoding=dict.fromkeys(sensors, "BYTE_STREAM_SPLIT"),
         ) as parquet:
-            writer = _BackgroundWriter(parquet)
+            writer = BackgroundWriter(parquet)
             try:
                 batches = _device_batches(files, options.batch_files)
-                for parsed in _parsed_ahead(batches, ingester.schema):
+                for parsed in parsed_ahead(batches, ingester.schema):
                     ingester.run_batch(parsed, writer)
                     if on_progress:
                         on_progress(len(parsed.logs))
