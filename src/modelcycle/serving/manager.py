@@ -148,7 +148,8 @@ class ModelManager:
             raise UnknownModelError(f"model {name!r} is not served")
         with lock:
             outcome = self._refresh_locked(name)
-            self.status[name].reloads[outcome] += 1
+            if outcome != "loaded":  # a load is counted as it becomes visible (_refresh_locked)
+                self.status[name].reloads[outcome] += 1
         return outcome
 
     def _refresh_locked(self, name: str) -> Outcome:
@@ -186,6 +187,9 @@ class ModelManager:
                 exc_info=error,
             )
             return "failed"
+        # Counted before the swap: a client answered by the new version then finds the reload
+        # in /metrics, even while the version is still being written to the cache below.
+        status.reloads["loaded"] += 1
         self._swap(model)
         bound.info("serving new model version", version=record.version, sha256=record.sha256)
         status.last_error = None
