@@ -110,7 +110,7 @@ def test_a_sensor_started_run_past_its_maximum_run_time_raises_the_sla_alert_and
 
     body = orjson.loads(alerts[0].body)
     assert body["event"] == "firing"
-    assert body["kind"] == "training_sla_missed"
+    assert body["kind"] == "training_sla_missed", body["summary"]  # a failure says why
     assert body["details"]["day"] == DAY.isoformat()
     assert f"Exceeded maximum runtime of {MAX_RUNTIME_SECONDS} seconds" in body["summary"]
     assert [orjson.loads(r.body)["kind"] for r in receiver.requests] == ["training_sla_missed"]
